@@ -84,7 +84,7 @@ def data_show(
 
     (example,) = load_bfcl_ids([example_id])
     console.print_json(json.dumps(example.to_dict()))
-    console.print(f"[bold]gold call:[/bold] {gold_call_text(example)}")
+    console.print("gold call: " + gold_call_text(example), markup=False, highlight=False, soft_wrap=True)
     if prompt:
         for m in fc_messages(example):
             console.rule(m["role"])
