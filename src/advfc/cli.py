@@ -12,12 +12,15 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
 from .config import config_command
 from .errors import InputError
+from .attack import AttackConfig
 from .split import SplitConfig
+from .train_config import TrainConfig
 
 app = typer.Typer(
     help="advfc: harden small function-calling models with an adversarial query model, scored by BFCL rules.",
@@ -109,11 +112,14 @@ def data_export(
     categories: str = typer.Option("live", "--categories", help="Comma-separated categories (or all/live/non_live)."),
     side: str = typer.Option("train", "--side", help="train, eval or all (by the default split)."),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl (load_dataset('json', ...)) or hf (save_to_disk)."),
+    run: Optional[Path] = typer.Option(None, "--run", help="Export this training run's adversarial buffer instead."),
+    valid_only: bool = typer.Option(False, "--valid-only", help="With --run: only queries that passed validity."),
 ):
-    """Export examples as rows `datasets` can load (tools and answers as JSON strings)."""
-    from .exports import export_examples
+    """Export examples, or a run's adversarial queries, as rows `datasets` can load (tools and
+    answers as JSON strings)."""
+    from .exports import export_examples, export_run
 
-    n = export_examples(categories, side, out, fmt)
+    n = export_run(run, out, fmt, valid_only=valid_only) if run else export_examples(categories, side, out, fmt)
     console.print(f"wrote {n} rows to {out}")
 
 
@@ -134,25 +140,101 @@ def model_prepare(
         console.print(f"tiny model: {prepare_tiny(force=force)}")
 
 
+# ----------------------------------------------------------------------------- evaluation and serving
+
+from .evaluation import EvalConfig  # noqa: E402
+from .server import ServeConfig  # noqa: E402
+
+
+@config_command(app, "eval", EvalConfig, help="Evaluate a model on BFCL categories in prompt mode (resumable).")
+def eval_command(config: EvalConfig):
+    from .evaluation import evaluate, render_summary
+
+    scores = evaluate(config)
+    console.print(render_summary(scores), markup=False, highlight=False, soft_wrap=True)
+
+
+@config_command(app, "serve", ServeConfig, help="Serve a model over an OpenAI-compatible chat API.")
+def serve_command(config: ServeConfig):
+    from .server import serve
+
+    serve(config, announce=lambda line: print(line, flush=True))
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+@app.command("score")
+def score(
+    category: str = typer.Option(..., "--category", help="The BFCL category the results belong to."),
+    results: Path = typer.Option(..., "--results", help='BFCL result lines {"id", "result"} (JSONL).'),
+    out: Path = typer.Option(..., "--out", help='Where to write {"id", "valid", "error_type"} per line.'),
+):
+    """Score BFCL results with advfc's checker (BFCL's verdicts; model output is never executed)."""
+    from .io import iter_jsonl, write_jsonl
+    from .scoring import error_histogram, score_results
+
+    verdicts = score_results(category, iter_jsonl(results), path=results)
+    write_jsonl(out, verdicts)
+    correct = sum(v["valid"] for v in verdicts)
+    console.print(f"{category}: accuracy {correct / len(verdicts):.4f} ({correct}/{len(verdicts)}), verdicts in {out}")
+    for error_type, n in error_histogram(verdicts).most_common():
+        console.print(f"  {n:>6}  {error_type}", highlight=False)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@config_command(app, "train", TrainConfig, help="Run the adversarial game (warm start, then rounds of Q-phase, harvest, F-phase, eval).")
+def train(config: TrainConfig):
+    from .game import run_training
+
+    summary = run_training(config)
+    run_dir = Path(summary["run_dir"])
+    console.print((run_dir / "report.md").read_text(), markup=False, highlight=False)
+    console.print(f"run folder: {run_dir} ({summary['rounds']} rounds, {summary['buffer_rows']} adversarial queries)")
+
+
+@config_command(app, "attack", AttackConfig, help="Attack an FC model (local or an endpoint) with a query model; writes every rewrite with verdicts.")
+def attack_command(config: AttackConfig):
+    from .attack import run_attack
+
+    summary = run_attack(config, progress=lambda done, total: console.print(f"  {done}/{total} seeds"))
+    console.print(json.dumps(summary, indent=2), markup=False, highlight=False)
+    console.print(f"rewrites in {config.out}")
+
+
+@app.command("report")
+def report(runs: list[Path] = typer.Argument(..., help="One run folder (its report) or several (side by side).")):
+    """Before/after table of a run, or the final evaluation of several runs side by side."""
+    from .report import compare_runs, write_run_report
+
+    for run in runs:
+        if not run.is_dir():
+            raise InputError("not a run folder", path=run)
+    text = write_run_report(runs[0]) if len(runs) == 1 else compare_runs(runs)
+    console.print(text, markup=False, highlight=False)
+
+
 # ----------------------------------------------------------------------------- entry point
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (tests call this; the console script exits with it)."""
-    import click
+    from typer._click.exceptions import ClickException
 
     try:
         rv = app(args=argv, standalone_mode=False)
     except InputError as e:
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {e}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/bold red] {escape(str(e))}", highlight=False)
         return 2
-    except click.ClickException as e:
+    except ClickException as e:  # usage errors: unknown option, bad flag value
         e.show()
-        return e.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
+        return 2
+    except (KeyboardInterrupt, typer.Abort):
         Console(stderr=True).print("interrupted; finished work is on disk and a run can be resumed")
         return 130
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         return e.exit_code
     return rv if isinstance(rv, int) else 0
 

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .data import load_bfcl_ids, parse_categories
+from .data import Example, load_bfcl_ids, parse_categories
 from .errors import InputError
 from .io import write_jsonl
 from .split import load_split
@@ -49,3 +49,25 @@ def export_examples(categories: str, side: str, out: str | Path, fmt: str = "jso
         if side in ("eval", "all"):
             ids += split.eval.get(cat, [])
     return write_rows([ex.to_record() for ex in load_bfcl_ids(ids)], out, fmt)
+
+
+BUFFER_COLUMNS = ("round", "seed_id", "tactic", "level", "status", "reasons", "p_hat", "p_hat_clean", "error_types", "original")
+
+
+def export_run(run_dir: str | Path, out: str | Path, fmt: str = "jsonl", *, valid_only: bool = False) -> int:
+    """A run's adversarial buffer as examples (the seed with its query rewritten) plus how each
+    query was made and judged; unparseable rewrites keep an empty query."""
+    path = Path(run_dir) / "buffer.jsonl"
+    if not path.exists():
+        raise InputError("not a training run folder (no buffer.jsonl)", path=run_dir)
+    from .buffer import AdversarialBuffer
+
+    rows = []
+    for row in AdversarialBuffer(path).rows():
+        if valid_only and row["status"] != "valid":
+            continue
+        seed = Example.from_dict(row["seed"])
+        record = seed.with_query(row["query"] or "", id=row["id"]).to_record()
+        meta = {**row, "original": seed.query}
+        rows.append({**record, **{k: meta[k] for k in BUFFER_COLUMNS}})
+    return write_rows(rows, out, fmt)

@@ -1,0 +1,434 @@
+"""The adversarial game (METHOD.md, "The game"): a query model Q learns to rewrite queries so the
+FC model F fails while the gold call stays the same, then F learns from those queries.
+
+    stage 0   SFT warm start of F on clean seeds; of Q by back-translation
+    round r   select seeds -> Q-phase (GRPO on Q, F frozen) -> harvest (buffer) ->
+              F-phase (GRPO on F, adversarial + clean mix) -> evaluate -> checkpoint
+
+Every stage ends with a checkpoint, so a run killed at any moment resumes at the stage it was in
+(`advfc train --resume RUN_DIR`), with the same number of buffer rows and rounds in the end.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from . import checkpoint
+from .attack import AttackSettings, Judge, attack_seeds, pass_rates, score_rewrites
+from .buffer import AdversarialBuffer, round_summary, whole_seeds
+from .curriculum import CurriculumState, advance, choose_tactics, partial_weight, select_seeds, target_failure
+from .data import Example
+from .errors import InputError
+from .evaluation import EvalConfig, evaluate
+from .generation import SamplingParams
+from .io import append_jsonl, atomic_write_text, repair_jsonl
+from .players import FC, QUERY, LoraSettings, PhaseSettings, Players, rows_needed
+from .prompts import fc_messages, gold_call_text
+from .query import query_messages
+from .rewards import FCReward, completion_text
+from .robustness import evaluate_robustness, robustness_set
+from .seeds import load_seed_pool, warm_start_examples
+from .train_config import TrainConfig
+from .validity import ValidityRules
+
+ROUND_STAGES = ("select_seeds", "q_phase", "harvest", "f_phase", "evaluate")
+ABSTAIN = "None of the provided functions can be used for this request."
+
+
+@dataclass
+class GameState:
+    """Where the run is; saved with every checkpoint."""
+
+    round: int = 1
+    stage: str = "warm_start"
+    round_seeds: list[str] = field(default_factory=list)
+    buffer_rows: int = 0
+    metrics_rows: int = 0
+    curriculum: dict = field(default_factory=lambda: CurriculumState().to_dict())
+    round_log: dict = field(default_factory=dict)
+    done: bool = False
+
+
+class Game:
+    def __init__(self, config: TrainConfig, run_dir: Path, log, *, resumed: bool = False):
+        self.resumed = resumed
+        self.config = config
+        self.run_dir = run_dir
+        self.log = log
+        self.buffer = AdversarialBuffer(run_dir / "buffer.jsonl")
+        self.metrics_path = run_dir / "metrics.jsonl"
+        self.state = GameState()
+        self.players: Players | None = None
+        self.pool: dict[str, Example] = {}
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> dict:
+        c = self.config
+        self.open()
+        if self.state.stage == "warm_start":
+            self.timed("warm_start", self.warm_start)
+            self.state.stage = ROUND_STAGES[0]
+            self.save()
+        while self.state.round <= c.rounds:
+            start = ROUND_STAGES.index(self.state.stage)
+            for i, stage in enumerate(ROUND_STAGES[start:], start):
+                self.timed(stage, getattr(self, stage))
+                if stage == ROUND_STAGES[-1]:
+                    self.state.round += 1
+                    self.state.stage = ROUND_STAGES[0]
+                else:
+                    self.state.stage = ROUND_STAGES[i + 1]
+                self.save()
+        if not self.state.done:
+            self.finish()
+        return self.summary()
+
+    def warm_start(self) -> None:
+        """Stage 0: F learns the call format (clean seeds, every category incl. irrelevance);
+        Q learns to write a query the gold call answers (back-translation)."""
+        c = self.config
+        examples = warm_start_examples(list(self.pool.values()), c.warm_start_examples, c.seed)
+        settings = PhaseSettings(
+            steps=max(1, round(c.warm_start_epochs * len(examples) / c.warm_start_batch_size)),
+            lr=c.warm_start_lr,
+            batch_size=c.warm_start_batch_size,
+            max_length=c.max_prompt_tokens + c.f_max_new_tokens,
+        )
+        if c.eval_base:
+            self.evaluate_fc("base", adapter="__base__")
+        if c.warm_start_fc:
+            rows = [{"prompt": fc_messages(e), "completion": [{"role": "assistant", "content": gold_call_text(e) if e.answers else ABSTAIN}]} for e in examples]
+            self.players.sft(FC, rows, settings, self.phase_dir("warm_start_fc"), report_to=c.report_to, seed=c.seed)
+        if c.warm_start_query:
+            rows = [
+                {"prompt": query_messages(e, gold_call_text(e), with_original=False),
+                 "completion": [{"role": "assistant", "content": e.query}]}
+                for e in examples
+            ]
+            self.players.sft(QUERY, rows, settings, self.phase_dir("warm_start_query"), report_to=c.report_to, seed=c.seed)
+        self.evaluate_fc("warm_start", adapter=FC)
+
+    def select_seeds(self) -> None:
+        """Curriculum, seed axis: bucket a calibration pool by F's clean pass rate, draw by level."""
+        c, cur = self.config, self.curriculum
+        rng = random.Random(f"{c.seed}:{self.state.round}:seeds")
+        pool = sorted(self.pool)
+        candidates = rng.sample(pool, min(c.calibration_pool, len(pool)))
+        rates = pass_rates([self.pool[i] for i in candidates], self.players.generator(FC), self.attack_settings(), self.round_seed(1))
+        self.curriculum = CurriculumState.from_dict({**cur.to_dict(), "pass_rates": {**cur.pass_rates, **rates}})
+        self.state.round_seeds = select_seeds(rates, c.seeds_per_round, cur.level, rng)
+        self.state.round_log = {"calibration_pass_rate": sum(rates.values()) / max(len(rates), 1)}
+
+    def q_phase(self) -> None:
+        """GRPO on Q for S_Q steps, F frozen; reward r_Q from k F-samples of each rewrite."""
+        c = self.config
+        if c.baseline != "advfc":
+            return
+        settings = self.q_settings()
+        rng = random.Random(f"{c.seed}:{self.state.round}:q")
+        seeds = [self.pool[i] for i in self.state.round_seeds]
+        tactics = choose_tactics(self.curriculum.level, rows_needed(settings), rng)
+        rows = []
+        for i, t in enumerate(tactics):
+            seed = seeds[i % len(seeds)]
+            rows.append({
+                "prompt": query_messages(seed, gold_call_text(seed), t),
+                "seed": json.dumps(seed.to_dict()),
+                "group": f"{i}",
+                "tactic": t.name,
+            })
+        reward = QueryPhaseReward(self.players.generator(FC), self.attack_settings(), self.round_seed(2))
+        history = self.players.grpo(QUERY, rows, [reward], settings, self.phase_dir("q"), report_to=c.report_to, seed=c.seed + self.state.round)
+        self.state.round_log.update(q_reward_mean=_mean(h.get("reward") for h in history), **reward.summary())
+
+    def harvest(self) -> None:
+        """Sample M queries per seed from Q, validate, score with F, append every one to the buffer."""
+        c = self.config
+        if c.baseline in ("sft", "grpo_clean"):
+            return
+        self.buffer.repair()
+        kept = whole_seeds(self.buffer.rows()[self.state.buffer_rows :], c.harvest_per_seed)
+        self.buffer.repair(self.state.buffer_rows + kept)
+        done = self.buffer.seeds_done(self.state.round)
+        todo = [i for i in self.state.round_seeds if i not in done]
+        query_gen, fc_gen = self.players.generator(QUERY), self.players.generator(FC)
+        total = len(self.state.round_seeds)
+        with tqdm(total=total, initial=total - len(todo), desc="harvest", unit="seed", disable=not c.progress) as bar:
+            for start in range(0, len(todo), c.harvest_chunk):
+                chunk = [self.pool[i] for i in todo[start : start + c.harvest_chunk]]
+                self.buffer.append(self.harvest_seeds(chunk, query_gen, fc_gen))
+                bar.update(len(chunk))
+                self.log.event("harvest", round=self.state.round, seeds_done=bar.n, of=total)
+
+    def f_phase(self) -> None:
+        """GRPO on F for S_F steps on alpha adversarial (recent rounds weighted) + clean replay."""
+        c = self.config
+        if c.baseline == "sft":
+            return
+        settings = self.f_settings()
+        examples = self.f_mix(rows_needed(settings))
+        rows = [{"prompt": fc_messages(e), "example": json.dumps(e.to_dict())} for e in examples]
+        reward = FCReward(w_partial=partial_weight(self.curriculum.level, c.w_partial))
+        history = self.players.grpo(FC, rows, [reward], settings, self.phase_dir("f"), report_to=c.report_to, seed=c.seed + self.state.round)
+        self.state.round_log["f_reward_mean"] = _mean(h.get("reward") for h in history)
+
+    def evaluate(self) -> None:
+        """Held-out BFCL categories and the frozen robustness set; log; advance the curriculum."""
+        c = self.config
+        rows = [r for r in self.buffer.rows() if r["round"] == self.state.round]
+        harvest = round_summary(rows)
+        scores = self.evaluate_fc(f"round_{self.state.round}", adapter=FC) if c.eval_every_round or self.state.round == c.rounds else None
+        cur = self.curriculum
+        record = {
+            "round": self.state.round,
+            "level": cur.level,
+            "target_failure": target_failure(cur.level),
+            "w_partial": partial_weight(cur.level, c.w_partial),
+            "seed_buckets": _bucket_counts({i: cur.pass_rates[i] for i in self.state.round_seeds if i in cur.pass_rates}),
+            **self.state.round_log,
+            **{f"harvest/{k}": v for k, v in harvest.items()},
+            **({"eval": _eval_numbers(scores)} if scores else {}),
+        }
+        self.curriculum = advance(
+            cur,
+            harvest.get("attack_success", 0.0),
+            threshold=c.unlock_threshold,
+            max_rounds_per_level=c.max_rounds_per_level,
+            round_index=self.state.round,
+        )
+        record["unlocked_level"] = self.curriculum.level if self.curriculum.level != cur.level else None
+        self.state.metrics_rows += append_jsonl(self.metrics_path, [record])
+        self.log.round(record)
+
+    def finish(self) -> None:
+        """Final adapters as plain PEFT folders, and the before/after report."""
+        from .report import write_run_report
+
+        self.players.save_adapters(self.run_dir / "final")
+        write_run_report(self.run_dir)
+        self.state.done = True
+        self.save()
+
+    # ------------------------------------------------------------------ pieces
+
+    def harvest_seeds(self, seeds: list[Example], query_gen, fc_gen) -> list[dict]:
+        c = self.config
+        return attack_seeds(
+            seeds, query_gen, fc_gen, self.attack_settings(),
+            per_seed=c.harvest_per_seed,
+            level=self.curriculum.level,
+            round_index=self.state.round,
+            q_params=SamplingParams(max_new_tokens=c.q_max_new_tokens, temperature=c.q_temperature, seed=self.round_seed(3)),
+            seed=c.seed,
+            clean_rates=self.curriculum.pass_rates,
+            judge=self.judge(),
+        )
+
+    def f_mix(self, n: int) -> list[Example]:
+        """alpha of the prompts from valid buffer queries (weight recency_weight^-age), rest clean."""
+        c = self.config
+        rng = random.Random(f"{c.seed}:{self.state.round}:mix")
+        alpha = 0.0 if c.baseline == "grpo_clean" else c.alpha
+        adversarial = self.buffer.examples()
+        n_adv = min(round(alpha * n), len(adversarial)) if adversarial else 0
+        if alpha > 0 and not adversarial:
+            self.log.event("warning", message=f"round {self.state.round}: no valid adversarial query yet; F trains on clean seeds only")
+        weights = [c.recency_weight ** -(self.state.round - row["round"]) for row, _ in adversarial]
+        chosen = [adversarial[i][1] for i in _weighted_sample(weights, n_adv, rng)]
+        clean = sorted(self.pool)
+        chosen += [self.pool[i] for i in rng.sample(clean, min(n - n_adv, len(clean)))]
+        rng.shuffle(chosen)
+        return chosen
+
+    def evaluate_fc(self, name: str, adapter: str) -> dict:
+        """BFCL held-out categories, plus the frozen robustness set, for one adapter (or the base)."""
+        c = self.config
+        generator = self.players.generator(adapter)
+        config = EvalConfig(
+            model=f"{c.model}@{adapter}",
+            categories=c.eval_categories,
+            limit=c.eval_limit,
+            out=self.run_dir / "eval" / name,
+            max_new_tokens=c.eval_max_new_tokens,
+            batch_size=c.generation_batch_size,
+            progress=c.progress,
+        )
+        scores = evaluate(config, generator=generator)
+        if c.robustness_per_category:
+            pairs = robustness_set(c.eval_categories, c.robustness_per_category)
+            robust = config.model_copy(update={"out": config.out / "robustness"})
+            scores["robustness"] = evaluate_robustness(generator, robust, pairs)
+        self.log.eval(name, scores)
+        return scores
+
+    # ------------------------------------------------------------------ settings
+
+    def attack_settings(self) -> AttackSettings:
+        c = self.config
+        return AttackSettings(
+            k=c.k,
+            fc_temperature=c.fc_temperature,
+            fc_max_new_tokens=c.f_max_new_tokens,
+            reward_mode=c.reward_mode,
+            target_failure=target_failure(self.curriculum.level),
+            lambda_div=c.lambda_div,
+            rules=ValidityRules(max_similarity=c.max_similarity, max_length_ratio=c.max_length_ratio),
+        )
+
+    def q_settings(self) -> PhaseSettings:
+        c = self.config
+        return PhaseSettings(c.q_steps, c.q_lr, c.q_batch_size, c.q_num_generations, c.q_max_new_tokens, c.q_temperature,
+                             c.max_prompt_tokens + c.q_max_new_tokens)
+
+    def f_settings(self) -> PhaseSettings:
+        c = self.config
+        return PhaseSettings(c.f_steps, c.f_lr, c.f_batch_size, c.f_num_generations, c.f_max_new_tokens, c.f_temperature,
+                             c.max_prompt_tokens + c.f_max_new_tokens)
+
+    def judge(self) -> Judge | None:
+        if not self.config.judge_model:
+            return None
+        if not hasattr(self, "_judge"):
+            from .generation import build_generator
+
+            self._judge = Judge(build_generator(self.config.judge_model, "auto", batch_size=self.config.generation_batch_size))
+        return self._judge
+
+    def round_seed(self, salt: int) -> int:
+        return self.config.seed * 1_000_003 + self.state.round * 101 + salt
+
+    def phase_dir(self, name: str) -> Path:
+        return self.run_dir / "phases" / (name if name.startswith("warm") else f"round_{self.state.round}_{name}")
+
+    @property
+    def curriculum(self) -> CurriculumState:
+        return CurriculumState.from_dict(self.state.curriculum)
+
+    @curriculum.setter
+    def curriculum(self, value: CurriculumState) -> None:
+        self.state.curriculum = value.to_dict()
+
+    # ------------------------------------------------------------------ persistence
+
+    def open(self) -> None:
+        """Load the seed pool and the players, from the last checkpoint when resuming."""
+        c = self.config
+        found = checkpoint.locate(self.run_dir)
+        lora = LoraSettings(c.lora_r, c.lora_alpha, c.lora_dropout, c.lora_target_modules)
+        if found:
+            saved, trainer = checkpoint.load(found)
+            self.state = GameState(**saved)
+            self.players = Players.create(c.model, lora, dtype=c.dtype, adapters=found / "adapters",
+                                          generation_batch_size=c.generation_batch_size)
+            self.players.load_optimizer_state(trainer["optimizers"], {FC: c.f_lr, QUERY: c.q_lr})
+            checkpoint.set_rng_state(trainer["rng"])
+            repair_jsonl(self.metrics_path, self.state.metrics_rows)
+        else:
+            random.seed(c.seed)
+            import torch
+
+            torch.manual_seed(c.seed)
+            self.players = Players.create(c.model, lora, dtype=c.dtype, generation_batch_size=c.generation_batch_size)
+        if self.resumed:
+            self.log.event("resumed", round=self.state.round, stage=self.state.stage, buffer_rows=self.state.buffer_rows)
+        warn = lambda message: self.log.event("warning", message=message)  # noqa: E731
+        self.pool = {e.id: e for e in load_seed_pool(c, self.players.tokenizer, warn)}
+        if not self.pool:
+            raise InputError("no training seed fits max_prompt_tokens; raise it or choose other train data")
+
+    def save(self) -> None:
+        self.state.buffer_rows = len(self.buffer)
+        checkpoint.save(self.run_dir, self.players, asdict(self.state))
+
+    def timed(self, stage: str, fn) -> None:
+        self.log.event("stage", round=self.state.round, stage=stage, status="start")
+        t = time.perf_counter()
+        fn()
+        seconds = round(time.perf_counter() - t, 1)
+        self.state.round_log[f"seconds/{stage}"] = seconds
+        self.log.event("stage", round=self.state.round, stage=stage, status="end", seconds=seconds)
+
+    def summary(self) -> dict:
+        return {"run_dir": str(self.run_dir), "rounds": self.state.round - 1, "buffer_rows": len(self.buffer)}
+
+
+class QueryPhaseReward:
+    """r_Q as a TRL reward function: the dataset rows carry the seed and the rewrite's group."""
+
+    __name__ = "query_reward"
+
+    def __init__(self, fc_generator, settings: AttackSettings, seed: int):
+        self.fc = fc_generator
+        self.settings = settings
+        self.seed = seed
+        self.calls = 0
+        self.results = []
+        self._examples: dict[str, Example] = {}
+
+    def __call__(self, prompts, completions, seed, group, **kwargs) -> list[float]:
+        seeds = [self._examples.setdefault(s, Example.from_dict(json.loads(s))) for s in seed]
+        texts = [completion_text(c) for c in completions]
+        results = score_rewrites(seeds, texts, group, self.fc, self.settings, seed=self.seed + self.calls)
+        self.calls += 1
+        self.results += results
+        log = kwargs.get("log_metric")
+        if log is not None:
+            log("validity_rate", sum(r.validity.valid for r in results) / len(results))
+        return [r.reward for r in results]
+
+    def summary(self) -> dict:
+        valid = [r for r in self.results if r.validity.valid]
+        return {
+            "q_validity_rate": len(valid) / len(self.results) if self.results else None,
+            "q_fc_accuracy": _mean(r.p_hat for r in valid),
+        }
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _weighted_sample(weights: list[float], k: int, rng: random.Random) -> list[int]:
+    """k distinct indices, each draw proportional to weight (Efraimidis-Spirakis keys)."""
+    keys = sorted(range(len(weights)), key=lambda i: rng.random() ** (1 / weights[i]), reverse=True)
+    return keys[:k]
+
+
+def _bucket_counts(rates: dict[str, float]) -> dict[str, int]:
+    from collections import Counter
+
+    from .curriculum import bucket
+
+    return dict(Counter(bucket(p) for p in rates.values()))
+
+
+def _eval_numbers(scores: dict) -> dict:
+    return {k: v for k, v in scores.items() if k not in ("run", "error_types")}
+
+
+def run_training(config: TrainConfig) -> dict:
+    """`advfc train`: start a run in `output_dir`, or continue the one in `resume`."""
+    from .runlog import RunLog
+
+    resumed = config.resume is not None
+    if resumed:
+        run_dir = Path(config.resume)
+        if not (run_dir / "config.yaml").exists():
+            raise InputError("not a run folder (no config.yaml)", path=run_dir)
+        config = TrainConfig.load(run_dir / "config.yaml")
+    else:
+        run_dir = Path(config.output_dir)
+        if checkpoint.locate(run_dir) or (run_dir / "buffer.jsonl").exists():
+            raise InputError("already holds a run; continue it with --resume, or choose another --output-dir", path=run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", config.model_copy(update={"resume": None}).to_yaml())
+    log = RunLog(run_dir, rounds=config.rounds, tensorboard="tensorboard" in config.report_to)
+    return Game(config, run_dir, log, resumed=resumed).run()

@@ -1,0 +1,188 @@
+"""The two players on one base model: LoRA adapters `fc` (F) and `query` (Q), and the TRL
+trainers that update them (SFTTrainer for the warm start, GRPOTrainer for the game phases).
+
+Each player keeps its own AdamW across rounds, so a phase continues the previous one's optimiser
+state; both adapters and both optimiser states go into every checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+FC, QUERY = "fc", "query"
+BASE = "__base__"
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: str = "all-linear"
+
+    def config(self):
+        from peft import LoraConfig
+
+        targets = self.target_modules if self.target_modules == "all-linear" else self.target_modules.split(",")
+        return LoraConfig(
+            r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=targets, task_type="CAUSAL_LM"
+        )
+
+
+@dataclass(frozen=True)
+class PhaseSettings:
+    """One trainer run: TRL's batch/step knobs for one player."""
+
+    steps: int
+    lr: float
+    batch_size: int = 4
+    num_generations: int = 4
+    max_new_tokens: int = 64
+    temperature: float = 1.0
+    max_length: int = 1024
+
+
+class Players:
+    def __init__(self, model, tokenizer, *, model_spec: str, device: str, generation_batch_size: int = 16):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.model_spec = model_spec
+        self.device = device
+        self.generation_batch_size = generation_batch_size
+        self.optimizers: dict = {}
+
+    @classmethod
+    def create(
+        cls,
+        model_spec: str,
+        lora: LoraSettings,
+        *,
+        dtype: str = "auto",
+        adapters: Path | None = None,
+        generation_batch_size: int = 16,
+    ) -> "Players":
+        """Fresh adapters on the base, or the adapters saved in a checkpoint folder."""
+        from peft import PeftModel, get_peft_model
+
+        from .models import load_model, load_tokenizer
+
+        base = load_model(model_spec, dtype=dtype, trainable=True)
+        if adapters is None:
+            model = get_peft_model(base, lora.config(), adapter_name=FC)
+            model.add_adapter(QUERY, lora.config())
+        else:
+            model = PeftModel.from_pretrained(base, adapters / FC, adapter_name=FC, is_trainable=True)
+            model.load_adapter(adapters / QUERY, adapter_name=QUERY, is_trainable=True)
+        device = str(next(model.parameters()).device)
+        return cls(model, load_tokenizer(model_spec), model_spec=model_spec, device=device,
+                   generation_batch_size=generation_batch_size)
+
+    def generator(self, adapter: str):
+        from .generation import HFGenerator
+
+        return HFGenerator(self.model, self.tokenizer, batch_size=self.generation_batch_size, adapter=adapter)
+
+    def adapter_params(self, adapter: str) -> list:
+        return [p for n, p in self.model.named_parameters() if f".{adapter}." in n]
+
+    def optimizer(self, adapter: str, lr: float):
+        import torch
+
+        if adapter not in self.optimizers:
+            self.optimizers[adapter] = torch.optim.AdamW(self.adapter_params(adapter), lr=lr)
+        opt = self.optimizers[adapter]
+        for group in opt.param_groups:
+            group["lr"] = lr
+        return opt
+
+    # ------------------------------------------------------------------ persistence
+
+    def save_adapters(self, folder: Path) -> None:
+        """`folder/fc` and `folder/query`, each a plain PEFT adapter folder."""
+        self.model.save_pretrained(folder, selected_adapters=[FC, QUERY])
+
+    def optimizer_state(self) -> dict:
+        return {name: opt.state_dict() for name, opt in self.optimizers.items()}
+
+    def load_optimizer_state(self, state: dict, lrs: dict[str, float]) -> None:
+        for name, sd in state.items():
+            self.optimizer(name, lrs[name]).load_state_dict(sd)
+
+    # ------------------------------------------------------------------ training
+
+    def _common_args(self, settings: PhaseSettings, out_dir: Path, report_to: list[str], seed: int) -> dict:
+        cuda = self.device.startswith("cuda")
+        return dict(
+            output_dir=str(out_dir),
+            max_steps=settings.steps,
+            per_device_train_batch_size=settings.batch_size,
+            learning_rate=settings.lr,
+            lr_scheduler_type="constant",
+            logging_steps=1,
+            report_to=report_to,
+            save_strategy="no",
+            use_cpu=not cuda,
+            bf16=cuda and _bf16_ok(),
+            seed=seed,
+            data_seed=seed,
+            dataloader_num_workers=0,
+            # TRL turns recomputation on by default; LoRA on small models does not need the memory.
+            gradient_checkpointing=False,
+        )
+
+    def sft(self, adapter: str, rows: list[dict], settings: PhaseSettings, out_dir: Path, *,
+            report_to: list[str], seed: int, callbacks: list | None = None) -> list[dict]:
+        """Supervised warm start on prompt/completion chats (loss on the completion only)."""
+        from datasets import Dataset
+        from trl import SFTConfig, SFTTrainer
+
+        self.model.set_adapter(adapter)
+        args = SFTConfig(**self._common_args(settings, out_dir, report_to, seed), max_length=settings.max_length)
+        trainer = SFTTrainer(
+            model=self.model,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=self.tokenizer,
+            callbacks=callbacks,
+        )
+        trainer.train()
+        return trainer.state.log_history
+
+    def grpo(self, adapter: str, rows: list[dict], reward_funcs: list, settings: PhaseSettings, out_dir: Path, *,
+             report_to: list[str], seed: int, callbacks: list | None = None) -> list[dict]:
+        """`settings.steps` GRPO updates of one adapter; the other player's adapter is untouched."""
+        from datasets import Dataset
+        from trl import GRPOConfig, GRPOTrainer
+
+        self.model.set_adapter(adapter)
+        args = GRPOConfig(
+            **self._common_args(settings, out_dir, report_to, seed),
+            num_generations=settings.num_generations,
+            max_completion_length=settings.max_new_tokens,
+            temperature=settings.temperature,
+            shuffle_dataset=True,
+        )
+        trainer = GRPOTrainer(
+            model=self.model,
+            reward_funcs=reward_funcs,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=self.tokenizer,
+            optimizers=(self.optimizer(adapter, settings.lr), None),
+            callbacks=callbacks,
+        )
+        trainer.train()
+        return trainer.state.log_history
+
+
+def _bf16_ok() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def rows_needed(settings: PhaseSettings) -> int:
+    """Prompts one GRPO phase consumes (each step draws batch_size / num_generations prompts)."""
+    return settings.steps * max(1, math.ceil(settings.batch_size / settings.num_generations))

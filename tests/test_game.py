@@ -1,0 +1,122 @@
+"""The game end to end on the tiny model (configs/smoke.yaml), and kill -9 / resume at several points."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "configs" / "smoke.yaml"
+# The kill test trims evaluation to keep it short; stages and the buffer are the same as smoke.
+FAST = ["--eval-limit", "1", "--robustness-per-category", "0", "--no-eval-base", "--report-to", "none"]
+
+pytestmark = pytest.mark.slow
+
+
+def advfc(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "advfc.cli", *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def finish(*args) -> None:
+    proc = advfc(*args)
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-3000:]
+
+
+def events(run: Path) -> list[dict]:
+    path = run / "events.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return out
+
+
+def kill_when(run: Path, predicate, *args, delay: float = 0.0) -> None:
+    """Start a run, SIGKILL it once an event satisfies `predicate` (and `delay` more seconds)."""
+    proc = advfc(*args)
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if any(predicate(e) for e in events(run)):
+            time.sleep(delay)
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before the kill point"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def buffer_rows(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "buffer.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """One uninterrupted smoke run, shared: its artifacts are checked, and the kill test must end
+    with the same buffer and rounds."""
+    from advfc.cli import main
+
+    run = tmp_path_factory.mktemp("runs") / "smoke"
+    assert main(["train", "--config", str(SMOKE), "--output-dir", str(run)]) == 0
+    return run
+
+
+def test_smoke_run_produces_every_artifact(smoke, tmp_path, cli):
+    run = smoke
+    report = (run / "report.md").read_text()
+    assert "Held-out BFCL accuracy by stage" in report and "| base | warm_start | round_1 |" in report
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["round"] for m in metrics] == [1]
+    m = metrics[0]
+    for key in ("harvest/validity_rate", "harvest/fc_accuracy_clean", "harvest/attack_success", "q_reward_mean",
+                "f_reward_mean", "level", "seed_buckets", "eval"):
+        assert key in m, key
+    rows = buffer_rows(run)
+    assert len(rows) == 2 * 2 and len({r["id"] for r in rows}) == 4
+    assert {"round", "tactic", "level", "p_hat", "status", "reasons", "error_types"} <= set(rows[0])
+    for adapter in ("fc", "query"):
+        assert (run / "final" / adapter / "adapter_config.json").exists()
+    assert list((run / "tb").rglob("events.out.tfevents*")) and list((run / "phases").rglob("events.out.tfevents*"))
+    assert (run / "rounds.png").exists()
+    # The final FC adapter is a PEFT folder the evaluator loads like any model.
+    code, out, err = cli("eval", "--model", run / "final" / "fc", "--categories", "simple_python", "--limit", "1",
+                         "--out", tmp_path / "eval", "--max-new-tokens", "8", "--no-progress")
+    assert code == 0, err
+    code, _, _ = cli("data", "export", "--run", run, "--out", tmp_path / "adv.jsonl")
+    assert code == 0 and len((tmp_path / "adv.jsonl").read_text().splitlines()) == 4
+    code, out, _ = cli("report", run, run)
+    assert code == 0 and "round_1" in out
+
+
+def test_run_folder_is_not_overwritten(smoke, cli):
+    code, _, err = cli("train", "--config", SMOKE, "--output-dir", smoke)
+    assert code == 2 and "already holds a run" in err
+
+
+def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path, smoke):
+    run = tmp_path / "killed"
+    stage_start = lambda name: lambda e: e["event"] == "stage" and e["stage"] == name and e["status"] == "start"  # noqa: E731
+    kill_when(run, stage_start("warm_start"), "train", "--config", SMOKE, "--output-dir", run, *FAST, delay=3)
+    kill_when(run, stage_start("q_phase"), "train", "--resume", run, delay=2)
+    kill_when(run, lambda e: e["event"] == "harvest" and e["seeds_done"] == 1, "train", "--resume", run)
+    assert len(buffer_rows(run)) == 2, "the kill landed mid-harvest: one of two seeds written"
+    kill_when(run, stage_start("f_phase"), "train", "--resume", run, delay=2)
+    finish("train", "--resume", run)
+
+    resumed = [e for e in events(run) if e["event"] == "resumed"]
+    assert [e["stage"] for e in resumed][:3] == ["warm_start", "q_phase", "harvest"]
+    got, want = buffer_rows(run), buffer_rows(smoke)
+    assert len(got) == len(want) and len({r["id"] for r in got}) == len(got)
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["round"] for m in metrics] == [1]
+    assert (run / "final" / "fc" / "adapter_config.json").exists()

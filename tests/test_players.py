@@ -1,0 +1,73 @@
+"""Two LoRA adapters on one base: each trains alone, and both survive a checkpoint round trip."""
+
+import json
+
+import pytest
+import torch
+
+from advfc import checkpoint
+from advfc.players import FC, QUERY, LoraSettings, PhaseSettings, Players
+
+
+@pytest.fixture
+def players(tiny_model_path):
+    torch.manual_seed(0)
+    return Players.create(tiny_model_path, LoraSettings(r=4, alpha=8, dropout=0.0))
+
+
+def snapshot(players, adapter):
+    return [p.detach().clone() for p in players.adapter_params(adapter)]
+
+
+def same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_grpo_updates_only_its_own_adapter(players, tmp_path):
+    fc, query = snapshot(players, FC), snapshot(players, QUERY)
+    rows = [{"prompt": [{"role": "user", "content": f"say {i}"}]} for i in range(4)]
+    lengths = lambda prompts, completions, **kw: [float(len(c[-1]["content"]) % 7) for c in completions]  # noqa: E731
+    lengths.__name__ = "lengths"
+    settings = PhaseSettings(steps=2, lr=1e-2, batch_size=2, num_generations=2, max_new_tokens=8)
+    history = players.grpo(QUERY, rows, [lengths], settings, tmp_path / "q", report_to=[], seed=0)
+    assert history[-1]["step"] == 2
+    assert same(fc, snapshot(players, FC)) and not same(query, snapshot(players, QUERY))
+    assert set(players.optimizers) == {QUERY}
+
+
+def test_sft_updates_only_its_own_adapter(players, tmp_path):
+    fc, query = snapshot(players, FC), snapshot(players, QUERY)
+    rows = [{"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "[f(a=1)]"}]}] * 4
+    players.sft(FC, rows, PhaseSettings(steps=2, lr=1e-2, batch_size=2), tmp_path / "f", report_to=[], seed=0)
+    assert not same(fc, snapshot(players, FC)) and same(query, snapshot(players, QUERY))
+
+
+def test_checkpoint_round_trip(players, tiny_model_path, tmp_path):
+    players.optimizer(FC, 1e-3)
+    loss = sum(p.sum() for p in players.adapter_params(FC))
+    loss.backward()
+    players.optimizers[FC].step()
+    state = {"round": 2, "stage": "harvest"}
+    checkpoint.save(tmp_path, players, state)
+    checkpoint.save(tmp_path, players, {**state, "stage": "f_phase"})
+    path = checkpoint.locate(tmp_path)
+    assert path == tmp_path / "checkpoint" and not (tmp_path / "checkpoint.old").exists()
+    saved, trainer = checkpoint.load(path)
+    assert saved["stage"] == "f_phase"
+    assert json.loads((path / "adapters" / FC / "adapter_config.json").read_text())["r"] == 4
+    again = Players.create(tiny_model_path, LoraSettings(r=4, alpha=8, dropout=0.0), adapters=path / "adapters")
+    for adapter in (FC, QUERY):
+        assert same(snapshot(players, adapter), snapshot(again, adapter))
+    again.load_optimizer_state(trainer["optimizers"], {FC: 1e-3, QUERY: 1e-3})
+    step = players.optimizers[FC].state_dict()["state"]
+    assert all(torch.equal(step[k]["exp_avg"], again.optimizers[FC].state_dict()["state"][k]["exp_avg"]) for k in step)
+
+
+def test_a_kill_between_the_renames_leaves_the_previous_checkpoint(players, tmp_path):
+    checkpoint.save(tmp_path, players, {"stage": "q_phase"})
+    (tmp_path / "checkpoint").rename(tmp_path / "checkpoint.old")
+    (tmp_path / "checkpoint.tmp").mkdir()
+    assert checkpoint.locate(tmp_path) == tmp_path / "checkpoint.old"
+    checkpoint.save(tmp_path, players, {"stage": "harvest"})
+    assert checkpoint.load(checkpoint.locate(tmp_path))[0]["stage"] == "harvest"
+    assert not (tmp_path / "checkpoint.tmp").exists() and not (tmp_path / "checkpoint.old").exists()
