@@ -94,7 +94,7 @@ def main() -> None:
     rows += [
         (f"(a) {len(convs)} BFCL prompts, {args.max_new_tokens} new tokens, one at a time", t_single, 1.0),
         (f"(a) same, batched ({args.batch_size})", t_plain, t_single / t_plain),
-        (f"(a) same, batched + shared-prefix reuse", t_reuse, t_single / t_reuse),
+        ("(a) same, batched + shared-prefix reuse", t_reuse, t_single / t_reuse),
     ]
 
     convs = query_phase_conversations(args.seeds, args.queries)

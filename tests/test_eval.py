@@ -8,6 +8,7 @@ from advfc.data import load_bfcl
 from advfc.evaluation import EvalConfig, evaluate, result_path, select_examples, summarise
 from advfc.generation import Completion
 from advfc.io import read_jsonl
+from advfc.report import table
 
 TINY = ["--model", "tiny", "--max-new-tokens", "6", "--no-progress"]
 
@@ -22,13 +23,13 @@ def test_eval_end_to_end_on_the_tiny_model(cli, tmp_path):
     assert [v["id"] for v in verdicts] == [r["id"] for r in results] and not any(v["valid"] for v in verdicts)
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert scores["categories"]["simple_python"] == {
-        "total": 4, "correct": 0, "accuracy": 0.0, "error_types": scores["error_types"]
+        "total": 4, "correct": 0, "accuracy": 0.0, "parseable_calls": 0.0, "error_types": scores["error_types"]
     }
     run = scores["run"]
     assert run["model"] == "tiny" and run["backend"] == "hf" and len(run["fingerprint"]) == 16
     assert run["decoding"] == {"max_new_tokens": 6, "temperature": 0.0, "top_p": 1.0, "seed": 0}
     assert run["prompt_format"].startswith("ret_fmt=python") and run["categories"] == {"simple_python": 4}
-    assert "| simple_python | 4 | 0 | 0.00% |" in out
+    assert "| simple_python | 4 | 0 | 0.00% | 0.00% |" in out
     assert (tmp_path / "summary.md").read_text() in out
 
 
@@ -109,6 +110,11 @@ def test_evaluate_with_an_in_memory_generator(tmp_path):
     scores = evaluate(config, generator=generator)
     assert {c: s["accuracy"] for c, s in scores["categories"].items()} == dict.fromkeys(categories, 1.0)
     assert scores["summary"]["irrelevance"] == 1.0 and scores["summary"]["non_live_ast"] is None
+    # Gold answers are calls; the scripted refusal on irrelevance items is not.
+    assert {c: s["parseable_calls"] for c, s in scores["categories"].items()} == {
+        "simple_python": 1.0, "multiple": 1.0, "irrelevance": 0.0}
+    assert "| simple_python | 3 | 3 | 100.00% | 100.00% |" in (tmp_path / "summary.md").read_text()
+    assert "| parseable calls, AST categories | 100.0 |" in table({"gold": scores})
     calls = generator.calls
     evaluate(config, generator=generator)
     assert generator.calls == calls  # everything was done: nothing is generated again

@@ -42,15 +42,14 @@ def events(run: Path) -> list[dict]:
     return out
 
 
-def kill_when(run: Path, predicate, *args, delay: float = 0.0) -> None:
-    """Start a run, SIGKILL it once an event satisfies `predicate` (and `delay` more seconds)."""
+def kill_when(run: Path, predicate, *args) -> None:
+    """Start a run and SIGKILL it as soon as an event satisfies `predicate`."""
     proc = advfc(*args)
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None:
         if any(predicate(e) for e in events(run)):
-            time.sleep(delay)
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     assert proc.poll() is None, "the run ended before the kill point"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -88,6 +87,8 @@ def test_smoke_run_produces_every_artifact(smoke, tmp_path, cli):
         assert (run / "final" / adapter / "adapter_config.json").exists()
     assert list((run / "tb").rglob("events.out.tfevents*")) and list((run / "phases").rglob("events.out.tfevents*"))
     assert (run / "rounds.png").exists()
+    steps = {(e["phase"], e["step"]) for e in events(run) if e["event"] == "train" and "loss" in e}
+    assert steps == {(p, s) for p in ("warm_start_fc", "warm_start_query", "q_phase", "f_phase") for s in (1, 2)}
     # The final FC adapter is a PEFT folder the evaluator loads like any model.
     code, out, err = cli("eval", "--model", run / "final" / "fc", "--categories", "simple_python", "--limit", "1",
                          "--out", tmp_path / "eval", "--max-new-tokens", "8", "--no-progress")
@@ -104,17 +105,19 @@ def test_run_folder_is_not_overwritten(smoke, cli):
 
 
 def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path, smoke):
+    """Each kill lands on an event inside a stage with work still to do there, so no timing is assumed."""
     run = tmp_path / "killed"
-    stage_start = lambda name: lambda e: e["event"] == "stage" and e["stage"] == name and e["status"] == "start"  # noqa: E731
-    kill_when(run, stage_start("warm_start"), "train", "--config", SMOKE, "--output-dir", run, *FAST, delay=3)
-    kill_when(run, stage_start("q_phase"), "train", "--resume", run, delay=2)
+    first_step = lambda phase: lambda e: e["event"] == "train" and e["phase"] == phase and e["step"] == 1  # noqa: E731
+    longer = ["--q-steps", "4", "--f-steps", "4"]
+    kill_when(run, first_step("warm_start_fc"), "train", "--config", SMOKE, "--output-dir", run, *FAST, *longer)
+    kill_when(run, first_step("q_phase"), "train", "--resume", run)
     kill_when(run, lambda e: e["event"] == "harvest" and e["seeds_done"] == 1, "train", "--resume", run)
     assert len(buffer_rows(run)) == 2, "the kill landed mid-harvest: one of two seeds written"
-    kill_when(run, stage_start("f_phase"), "train", "--resume", run, delay=2)
+    kill_when(run, first_step("f_phase"), "train", "--resume", run)
     finish("train", "--resume", run)
 
     resumed = [e for e in events(run) if e["event"] == "resumed"]
-    assert [e["stage"] for e in resumed][:3] == ["warm_start", "q_phase", "harvest"]
+    assert [e["stage"] for e in resumed] == ["warm_start", "q_phase", "harvest", "f_phase"]
     got, want = buffer_rows(run), buffer_rows(smoke)
     assert len(got) == len(want) and len({r["id"] for r in got}) == len(got)
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -189,13 +189,13 @@ from typing import Literal  # noqa: E402
 
 from pydantic import Field  # noqa: E402
 
-from .config import BaseConfig  # noqa: E402
+from .config import BaseConfig, Categories  # noqa: E402
 
 
 class AttackConfig(BaseConfig):
     query_model: str = Field(..., description="The query model: a trained `query` adapter folder (e.g. RUN/final/query) or any model.")
     fc_model: str = Field("embedded", description="The FC model under attack: a model, adapter folder, hub id or endpoint URL.")
-    categories: list[str] = Field(["live_simple", "live_multiple"], description="BFCL categories whose items are attacked.")
+    categories: Categories = Field(["live_simple", "live_multiple"], description="BFCL categories whose items are attacked.")
     ids: Literal["eval", "train", "all"] = Field("eval", description="Which side of the split to attack.")
     limit: int | None = Field(8, ge=1, description="Seeds per category (the first ones).")
     per_seed: int = Field(4, ge=1, description="Rewrites per seed.")

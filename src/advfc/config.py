@@ -10,12 +10,24 @@ import inspect
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
 
+from .data import parse_categories
 from .errors import InputError
+
+
+def _known_categories(value: list[str]) -> list[str]:
+    try:
+        return parse_categories(value)
+    except InputError as e:
+        raise ValueError(e.message) from None
+
+
+# A config field naming BFCL categories (`all`, `live` and `non_live` expand; unknown ones fail).
+Categories = Annotated[list[str], AfterValidator(_known_categories)]
 
 
 class BaseConfig(BaseModel):

@@ -15,11 +15,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from .config import BaseConfig
+from .config import BaseConfig, Categories
 from .data import (
-    AST_LIVE, AST_NON_LIVE, BFCL_PIN, BFCL_VERSION_PREFIX, LIVE, NON_LIVE, Example, load_bfcl, parse_categories,
+    AST_LIVE, AST_NON_LIVE, BFCL_PIN, BFCL_VERSION_PREFIX, LIVE, NON_LIVE, Example, load_bfcl,
 )
 from .errors import InputError
 from .generation import BACKENDS, Generator, SamplingParams, build_generator
@@ -35,7 +35,7 @@ class EvalConfig(BaseConfig):
         "embedded",
         description="embedded, tiny, a model or PEFT adapter folder, a hub id, or http://host:port/v1::name.",
     )
-    categories: list[str] = Field(list(NON_LIVE), description="BFCL categories, or all / live / non_live.")
+    categories: Categories = Field(list(NON_LIVE), description="BFCL categories, or all / live / non_live.")
     ids: Literal["eval", "all"] = Field(
         "eval", description="eval: only held-out ids of the split (live categories are split); all: every id."
     )
@@ -57,14 +57,6 @@ class EvalConfig(BaseConfig):
     timeout: float = Field(120.0, gt=0, description="openai: seconds per request.")
     max_retries: int = Field(4, ge=0, description="openai: retries on 429/5xx/timeouts.")
     progress: bool = Field(True, description="Show a progress bar per category.")
-
-    @field_validator("categories")
-    @classmethod
-    def _known_categories(cls, value: list[str]) -> list[str]:
-        try:
-            return parse_categories(value)
-        except InputError as e:
-            raise ValueError(e.message) from None
 
     def sampling(self) -> SamplingParams:
         return SamplingParams(self.max_new_tokens, self.temperature, self.top_p, 1, self.seed)
@@ -219,13 +211,14 @@ def generate_category(generator: Generator, config: EvalConfig, out: Path, categ
 
 def score_category(out: Path, category: str, examples: list[Example]) -> list[dict]:
     """BFCL verdicts for the selected items, in selection order, written next to the results."""
-    from .checker import check
+    from .checker import check, is_empty_output
 
     results = {r["id"]: r["result"] for _, r in iter_jsonl(result_path(out, category))}
     verdicts = []
     for e in examples:
         v = check(results[e.id], e)
-        verdicts.append({"id": e.id, "valid": v.valid, "error_type": v.error_type, "error": v.error})
+        called = v.decoded is not None and not is_empty_output(v.decoded)
+        verdicts.append({"id": e.id, "valid": v.valid, "error_type": v.error_type, "error": v.error, "called": called})
     write_jsonl(score_path(out, category), verdicts)
     return verdicts
 
@@ -250,6 +243,8 @@ def summarise(verdicts: dict[str, list[dict]]) -> dict:
             "total": len(rows),
             "correct": correct,
             "accuracy": correct / len(rows) if rows else 0.0,
+            # Outputs that decode to at least one call (on irrelevance items: a call was made).
+            "parseable_calls": sum(r.get("called", False) for r in rows) / len(rows) if rows else 0.0,
             "error_types": dict(category_errors.most_common()),
         }
 
@@ -298,12 +293,14 @@ def render_summary(scores: dict) -> str:
     lines = [
         f"# BFCL evaluation: {run.get('model')}",
         "",
-        "| category | items | correct | accuracy |",
-        "|---|---:|---:|---:|",
+        "| category | items | correct | accuracy | outputs with a call |",
+        "|---|---:|---:|---:|---:|",
     ]
     for category in sorted(scores["categories"], key=lambda c: (NON_LIVE + LIVE).index(c)):
         s = scores["categories"][category]
-        lines.append(f"| {category} | {s['total']} | {s['correct']} | {_pct(s['accuracy'])} |")
+        lines.append(
+            f"| {category} | {s['total']} | {s['correct']} | {_pct(s['accuracy'])} | {_pct(s.get('parseable_calls'))} |"
+        )
     summaries = {k: v for k, v in scores["summary"].items() if v is not None}  # BFCL's N/A rows are left out
     if summaries:
         lines += ["", "| summary (BFCL columns) | accuracy |", "|---|---:|"]

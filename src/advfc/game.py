@@ -26,7 +26,7 @@ from .curriculum import CurriculumState, advance, choose_tactics, partial_weight
 from .data import Example
 from .errors import InputError
 from .evaluation import EvalConfig, evaluate
-from .generation import SamplingParams
+from .generation import BASE_ADAPTER, SamplingParams
 from .io import append_jsonl, atomic_write_text, repair_jsonl
 from .players import FC, QUERY, LoraSettings, PhaseSettings, Players, rows_needed
 from .prompts import fc_messages, gold_call_text
@@ -102,17 +102,19 @@ class Game:
             max_length=c.max_prompt_tokens + c.f_max_new_tokens,
         )
         if c.eval_base:
-            self.evaluate_fc("base", adapter="__base__")
+            self.evaluate_fc("base", adapter=BASE_ADAPTER)
         if c.warm_start_fc:
             rows = [{"prompt": fc_messages(e), "completion": [{"role": "assistant", "content": gold_call_text(e) if e.answers else ABSTAIN}]} for e in examples]
-            self.players.sft(FC, rows, settings, self.phase_dir("warm_start_fc"), report_to=c.report_to, seed=c.seed)
+            self.players.sft(FC, rows, settings, self.phase_dir("warm_start_fc"), report_to=c.report_to, seed=c.seed,
+                             on_log=self.log.trainer_logs("warm_start_fc", self.state.round))
         if c.warm_start_query:
             rows = [
                 {"prompt": query_messages(e, gold_call_text(e), with_original=False),
                  "completion": [{"role": "assistant", "content": e.query}]}
                 for e in examples
             ]
-            self.players.sft(QUERY, rows, settings, self.phase_dir("warm_start_query"), report_to=c.report_to, seed=c.seed)
+            self.players.sft(QUERY, rows, settings, self.phase_dir("warm_start_query"), report_to=c.report_to, seed=c.seed,
+                             on_log=self.log.trainer_logs("warm_start_query", self.state.round))
         self.evaluate_fc("warm_start", adapter=FC)
 
     def select_seeds(self) -> None:
@@ -145,7 +147,8 @@ class Game:
                 "tactic": t.name,
             })
         reward = QueryPhaseReward(self.players.generator(FC), self.attack_settings(), self.round_seed(2))
-        history = self.players.grpo(QUERY, rows, [reward], settings, self.phase_dir("q"), report_to=c.report_to, seed=c.seed + self.state.round)
+        history = self.players.grpo(QUERY, rows, [reward], settings, self.phase_dir("q"), report_to=c.report_to,
+                                    seed=c.seed + self.state.round, on_log=self.log.trainer_logs("q_phase", self.state.round))
         self.state.round_log.update(q_reward_mean=_mean(h.get("reward") for h in history), **reward.summary())
 
     def harvest(self) -> None:
@@ -176,7 +179,8 @@ class Game:
         examples = self.f_mix(rows_needed(settings))
         rows = [{"prompt": fc_messages(e), "example": json.dumps(e.to_dict())} for e in examples]
         reward = FCReward(w_partial=partial_weight(self.curriculum.level, c.w_partial))
-        history = self.players.grpo(FC, rows, [reward], settings, self.phase_dir("f"), report_to=c.report_to, seed=c.seed + self.state.round)
+        history = self.players.grpo(FC, rows, [reward], settings, self.phase_dir("f"), report_to=c.report_to,
+                                    seed=c.seed + self.state.round, on_log=self.log.trainer_logs("f_phase", self.state.round))
         self.state.round_log["f_reward_mean"] = _mean(h.get("reward") for h in history)
 
     def evaluate(self) -> None:

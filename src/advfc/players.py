@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 FC, QUERY = "fc", "query"
-BASE = "__base__"
+OnLog = Callable[[int, int, dict], None]
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class Players:
         )
 
     def sft(self, adapter: str, rows: list[dict], settings: PhaseSettings, out_dir: Path, *,
-            report_to: list[str], seed: int, callbacks: list | None = None) -> list[dict]:
+            report_to: list[str], seed: int, on_log: OnLog | None = None) -> list[dict]:
         """Supervised warm start on prompt/completion chats (loss on the completion only)."""
         from datasets import Dataset
         from trl import SFTConfig, SFTTrainer
@@ -145,13 +146,13 @@ class Players:
             args=args,
             train_dataset=Dataset.from_list(rows),
             processing_class=self.tokenizer,
-            callbacks=callbacks,
+            callbacks=_log_callbacks(on_log),
         )
         trainer.train()
         return trainer.state.log_history
 
     def grpo(self, adapter: str, rows: list[dict], reward_funcs: list, settings: PhaseSettings, out_dir: Path, *,
-             report_to: list[str], seed: int, callbacks: list | None = None) -> list[dict]:
+             report_to: list[str], seed: int, on_log: OnLog | None = None) -> list[dict]:
         """`settings.steps` GRPO updates of one adapter; the other player's adapter is untouched."""
         from datasets import Dataset
         from trl import GRPOConfig, GRPOTrainer
@@ -171,10 +172,23 @@ class Players:
             train_dataset=Dataset.from_list(rows),
             processing_class=self.tokenizer,
             optimizers=(self.optimizer(adapter, settings.lr), None),
-            callbacks=callbacks,
+            callbacks=_log_callbacks(on_log),
         )
         trainer.train()
         return trainer.state.log_history
+
+
+def _log_callbacks(on_log: OnLog | None) -> list:
+    """Hand every trainer log (step, loss, reward, ...) to `on_log`, so a run's progress is in its event log."""
+    if on_log is None:
+        return []
+    from transformers import TrainerCallback
+
+    class ForwardLogs(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            on_log(state.global_step, state.max_steps, dict(logs or {}))
+
+    return [ForwardLogs()]
 
 
 def _bf16_ok() -> bool:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .data import LIVE, NON_LIVE
+from .data import AST_LIVE, AST_NON_LIVE, LIVE, NON_LIVE
 from .errors import InputError
 from .io import atomic_write_text, read_jsonl
 
 SUMMARY_ROWS = ("non_live_ast", "live_ast", "irrelevance", "live_irrelevance")
+AST = AST_NON_LIVE + AST_LIVE
 
 
 def eval_stages(run_dir: Path) -> dict[str, dict]:
@@ -41,6 +42,12 @@ def table(columns: dict[str, dict]) -> str:
         cells = [_pct(s.get("categories", {}).get(c, {}).get("accuracy")) for s in columns.values()]
         n = next((s["categories"][c]["total"] for s in columns.values() if c in s.get("categories", {})), 0)
         lines.append(f"| {c} (n={n}) | " + " | ".join(cells) + " |")
+    parseable = []
+    for s in columns.values():
+        ast = [v["parseable_calls"] for c, v in s.get("categories", {}).items() if c in AST and "parseable_calls" in v]
+        parseable.append(sum(ast) / len(ast) if ast else None)
+    if any(p is not None for p in parseable):
+        lines.append("| parseable calls, AST categories | " + " | ".join(_pct(p) for p in parseable) + " |")
     for key in SUMMARY_ROWS:
         cells = [_pct(s.get("summary", {}).get(key)) for s in columns.values()]
         if any(cell != "–" for cell in cells):

@@ -1,4 +1,4 @@
-"""What a training run tells the world: `events.jsonl` (stage starts/ends, harvest progress,
+"""What a training run tells the world: `events.jsonl` (stage starts/ends, trainer steps, harvest progress,
 warnings, resumes), the console, and TensorBoard scalars for every round's metrics."""
 
 from __future__ import annotations
@@ -45,6 +45,14 @@ class RunLog:
             self.console.print(f"[yellow]warning:[/] {fields['message']}")
         elif kind == "resumed":
             self.console.print(f"resuming at round {fields['round']}, stage {fields['stage']}")
+
+    def trainer_logs(self, phase: str, game_round: int):
+        """An `on_log` for one trainer run: each trainer log becomes a `train` event (step, loss, reward)."""
+
+        def on_log(step: int, max_steps: int, logs: dict) -> None:
+            self.event("train", round=game_round, phase=phase, step=step, of=max_steps, **flatten(logs))
+
+        return on_log
 
     def round(self, record: dict) -> None:
         r = record["round"]

@@ -7,9 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .config import BaseConfig
-from .data import LIVE, NON_LIVE, parse_categories
-from .errors import InputError
+from .config import BaseConfig, Categories
+from .data import LIVE, NON_LIVE
 
 TRAIN_CATEGORIES = [c for c in LIVE if c != "live_relevance"]
 
@@ -28,7 +27,7 @@ class TrainConfig(BaseConfig):
         "bfcl",
         description="bfcl (train side of the split), an xLAM .json/.jsonl file or hub id, or openai:FILE.jsonl.",
     )
-    train_categories: list[str] = Field(TRAIN_CATEGORIES, description="BFCL categories to draw seeds from (train_data=bfcl).")
+    train_categories: Categories = Field(TRAIN_CATEGORIES, description="BFCL categories to draw seeds from (train_data=bfcl).")
     max_prompt_tokens: int = Field(768, ge=64, description="Skip seeds whose FC prompt is longer (CPU runs need short prompts).")
     max_seeds: int | None = Field(None, ge=1, description="Cap on the seed pool (a deterministic sample).")
 
@@ -84,9 +83,9 @@ class TrainConfig(BaseConfig):
     max_rounds_per_level: int = Field(2, ge=1, description="A level unlocks after this many rounds anyway.")
 
     # --- evaluation
-    eval_categories: list[str] = Field(list(NON_LIVE), description="Held-out BFCL categories evaluated.")
+    eval_categories: Categories = Field(list(NON_LIVE), description="Held-out BFCL categories evaluated.")
     eval_limit: int | None = Field(16, ge=1, description="Items per category (None: all held-out items).")
-    eval_max_new_tokens: int = Field(96, ge=8, description="Generation budget per evaluated answer.")
+    eval_max_new_tokens: int = Field(128, ge=8, description="Generation budget per evaluated answer.")
     eval_base: bool = Field(True, description="Also evaluate the base model before the warm start.")
     eval_every_round: bool = Field(True, description="Evaluate after every round (else after the last).")
     robustness_per_category: int = Field(8, ge=0, description="Items per category in the frozen robustness set (0: off).")
@@ -98,14 +97,6 @@ class TrainConfig(BaseConfig):
     report_to: list[str] = Field(["tensorboard"], description="TRL report_to integrations (tensorboard works offline; none to disable).")
     generation_batch_size: int = Field(16, ge=1, description="Rows per forward pass when sampling F and Q outside TRL.")
     progress: bool = Field(True, description="Progress bars.")
-
-    @field_validator("train_categories", "eval_categories")
-    @classmethod
-    def _categories(cls, value: list[str]) -> list[str]:
-        try:
-            return parse_categories(value)
-        except InputError as e:
-            raise ValueError(e.message) from None
 
     @field_validator("report_to")
     @classmethod
