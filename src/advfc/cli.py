@@ -191,7 +191,7 @@ def train(config: TrainConfig):
 
     summary = run_training(config)
     run_dir = Path(summary["run_dir"])
-    console.print((run_dir / "report.md").read_text(), markup=False, highlight=False)
+    console.print((run_dir / "report.md").read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print(f"run folder: {run_dir} ({summary['rounds']} rounds, {summary['buffer_rows']} adversarial queries)")
 
 
@@ -213,7 +213,7 @@ def report(runs: list[Path] = typer.Argument(..., help="One run folder (its repo
         if not run.is_dir():
             raise InputError("not a run folder", path=run)
     text = write_run_report(runs[0]) if len(runs) == 1 else compare_runs(runs)
-    console.print(text, markup=False, highlight=False)
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- entry point

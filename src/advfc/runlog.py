@@ -26,7 +26,7 @@ class RunLog:
     def __init__(self, run_dir: Path, *, rounds: int, tensorboard: bool, console: Console | None = None):
         self.rounds = rounds
         self.path = run_dir / "events.jsonl"
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, soft_wrap=True)
         self.writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
