@@ -123,3 +123,18 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path, smoke):
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [m["round"] for m in metrics] == [1]
     assert (run / "final" / "fc" / "adapter_config.json").exists()
+
+
+@pytest.mark.parametrize("baseline, trained, harvested", [
+    ("sft", set(), 0),  # B1: the warm start alone
+    ("grpo_clean", {"f_phase"}, 0),  # B2: + GRPO on clean seeds
+    ("grpo_random_aug", {"f_phase"}, 4),  # B3: + rewrites of the untrained Q
+])
+def test_baselines_run_the_same_loop_without_the_game(tmp_path, baseline, trained, harvested):
+    run = tmp_path / baseline
+    finish("train", "--config", SMOKE, "--output-dir", run, *FAST, "--baseline", baseline)
+    phases = {e["phase"] for e in events(run) if e["event"] == "train"} - {"warm_start_fc", "warm_start_query"}
+    assert phases == trained
+    rows = buffer_rows(run) if (run / "buffer.jsonl").exists() else []
+    assert len(rows) == harvested and all(r["round"] == 1 for r in rows)
+    assert (run / "final" / "fc" / "adapter_config.json").exists() and (run / "report.md").exists()
