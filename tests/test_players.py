@@ -35,11 +35,14 @@ def test_grpo_updates_only_its_own_adapter(players, tmp_path):
     assert set(players.optimizers) == {QUERY}
 
 
-def test_sft_updates_only_its_own_adapter(players, tmp_path):
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_sft_updates_only_its_own_adapter(players, tmp_path, checkpointing):
     fc, query = snapshot(players, FC), snapshot(players, QUERY)
     rows = [{"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "[f(a=1)]"}]}] * 4
-    players.sft(FC, rows, PhaseSettings(steps=2, lr=1e-2, batch_size=2), tmp_path / "f", report_to=[], seed=0)
+    settings = PhaseSettings(steps=2, lr=1e-2, batch_size=2, gradient_checkpointing=checkpointing)
+    players.sft(FC, rows, settings, tmp_path / "f", report_to=[], seed=0)
     assert not same(fc, snapshot(players, FC)) and same(query, snapshot(players, QUERY))
+    assert players.model.base_model.model.is_activation_checkpointing == checkpointing
 
 
 def test_checkpoint_round_trip(players, tiny_model_path, tmp_path):

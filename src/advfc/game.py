@@ -100,6 +100,7 @@ class Game:
             lr=c.warm_start_lr,
             batch_size=c.warm_start_batch_size,
             max_length=c.max_prompt_tokens + c.f_max_new_tokens,
+            gradient_checkpointing=c.gradient_checkpointing,
         )
         if c.eval_base:
             self.evaluate_fc("base", adapter=BASE_ADAPTER)
@@ -289,12 +290,12 @@ class Game:
     def q_settings(self) -> PhaseSettings:
         c = self.config
         return PhaseSettings(c.q_steps, c.q_lr, c.q_batch_size, c.q_num_generations, c.q_max_new_tokens, c.q_temperature,
-                             c.max_prompt_tokens + c.q_max_new_tokens)
+                             c.max_prompt_tokens + c.q_max_new_tokens, c.gradient_checkpointing)
 
     def f_settings(self) -> PhaseSettings:
         c = self.config
         return PhaseSettings(c.f_steps, c.f_lr, c.f_batch_size, c.f_num_generations, c.f_max_new_tokens, c.f_temperature,
-                             c.max_prompt_tokens + c.f_max_new_tokens)
+                             c.max_prompt_tokens + c.f_max_new_tokens, c.gradient_checkpointing)
 
     def judge(self) -> Judge | None:
         if not self.config.judge_model:

@@ -43,6 +43,7 @@ class PhaseSettings:
     max_new_tokens: int = 64
     temperature: float = 1.0
     max_length: int = 1024
+    gradient_checkpointing: bool = False
 
 
 class Players:
@@ -129,8 +130,7 @@ class Players:
             seed=seed,
             data_seed=seed,
             dataloader_num_workers=0,
-            # TRL turns recomputation on by default; LoRA on small models does not need the memory.
-            gradient_checkpointing=False,
+            gradient_checkpointing=settings.gradient_checkpointing,
         )
 
     def sft(self, adapter: str, rows: list[dict], settings: PhaseSettings, out_dir: Path, *,

@@ -95,6 +95,10 @@ class TrainConfig(BaseConfig):
     resume: Path | None = Field(None, description="Continue the run in this folder with its saved config.")
     seed: int = Field(0, description="Seed of every sampling decision in the run.")
     report_to: list[str] = Field(["tensorboard"], description="TRL report_to integrations (tensorboard works offline; none to disable).")
+    gradient_checkpointing: bool = Field(
+        False,
+        description="Recompute activations in backward passes (TRL's default is on): less memory, more compute.",
+    )
     generation_batch_size: int = Field(16, ge=1, description="Rows per forward pass when sampling F and Q outside TRL.")
     progress: bool = Field(True, description="Progress bars.")
 
