@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -71,6 +72,18 @@ def test_the_server_rejects_bad_requests(server):
         OpenAIGenerator(server + "::other", max_retries=0).generate([[{"role": "user", "content": "x"}]], SamplingParams())
 
 
+@contextmanager
+def fake_endpoint(handler):
+    """A scripted HTTP server on 127.0.0.1, as an endpoint spec `http://host:port/v1::m`."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1::m"
+    finally:
+        httpd.shutdown()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -117,14 +130,9 @@ class FlakyHandler(BaseHTTPRequestHandler):
 ])
 def test_garbage_from_the_endpoint_exits_2_and_keeps_partial_results(cli, tmp_path, garbage, message):
     handler = type("Handler", (FlakyHandler,), {"good": 4, "garbage": garbage, "served": 0})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1::m"
+    with fake_endpoint(handler) as url:
         code, _, err = cli("eval", "--model", url, *EVAL, "--limit", "12", "--out", tmp_path,
                            "--batch-size", "1", "--concurrency", "1")
-    finally:
-        httpd.shutdown()
     assert code == 2 and message in " ".join(err.split())
     assert len(read_jsonl(result_path(tmp_path, "simple_python"))) == 4  # the first chunk is on disk
 
@@ -140,13 +148,7 @@ class SlowHandler(BaseHTTPRequestHandler):
 
 
 def test_endpoint_timeout_exits_2(cli, tmp_path):
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1::m"
+    with fake_endpoint(SlowHandler) as url:
         code, _, err = cli("eval", "--model", url, *EVAL, "--limit", "1", "--out", tmp_path,
                            "--timeout", "0.3", "--max-retries", "1")
-    finally:
-        httpd.shutdown()
     assert code == 2 and "timed out" in " ".join(err.split())
