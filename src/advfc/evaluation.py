@@ -22,7 +22,7 @@ from .data import (
     AST_LIVE, AST_NON_LIVE, BFCL_PIN, BFCL_VERSION_PREFIX, LIVE, NON_LIVE, Example, load_bfcl,
 )
 from .errors import InputError
-from .generation import BACKENDS, Generator, SamplingParams, build_generator
+from .generation import BACKENDS, ENV_NAME_PATTERN, Generator, SamplingParams, build_generator
 from .io import append_jsonl, atomic_write_json, atomic_write_text, iter_jsonl, read_json, repair_jsonl, write_jsonl
 
 RUN_FILE = "run.json"
@@ -56,6 +56,11 @@ class EvalConfig(BaseConfig):
     concurrency: int = Field(8, ge=1, description="openai: requests in flight.")
     timeout: float = Field(120.0, gt=0, description="openai: seconds per request.")
     max_retries: int = Field(4, ge=0, description="openai: retries on 429/5xx/timeouts.")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", pattern=ENV_NAME_PATTERN,
+        description="openai: environment variable holding the endpoint's API key, sent only over https or to "
+        "this machine ('' sends none).",
+    )
     progress: bool = Field(True, description="Show a progress bar per category.")
 
     def sampling(self) -> SamplingParams:
@@ -108,6 +113,7 @@ def evaluate(config: EvalConfig, generator: Generator | None = None) -> dict:
             concurrency=config.concurrency,
             timeout=config.timeout,
             max_retries=config.max_retries,
+            api_key_env=config.api_key_env,
         )
     run = run_record(config, generator.describe())
     claim_folder(out, run)
