@@ -6,7 +6,8 @@ from advfc.data import load_bfcl_ids
 
 def row(seed, i, status="valid", p_hat=0.5, clean=1.0, round_=1):
     (ex,) = load_bfcl_ids([seed])
-    return {"id": f"r{round_}-{seed}-{i}", "round": round_, "seed_id": seed, "query": f"q{i} base 10 height 5",
+    return {"id": f"r{round_}-{seed}-{i}", "round": round_, "seed_id": seed, "tactic": "paraphrase", "level": 1,
+            "query": f"q{i} base 10 height 5",
             "status": status, "reasons": [] if status == "valid" else ["drops value 10 (x)"], "p_hat": p_hat,
             "p_hat_clean": clean, "error_types": ["value_error:others"], "seed": ex.to_record()}
 

@@ -1,4 +1,4 @@
-"""The game end to end on the tiny model (configs/smoke.yaml), and kill -9 / resume at several points."""
+"""The game end to end on the tiny model (configs/smoke.yaml), and kill -9 / resume at every stage."""
 
 import json
 import os
@@ -104,25 +104,55 @@ def test_run_folder_is_not_overwritten(smoke, cli):
     assert code == 2 and "already holds a run" in err
 
 
-def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path, smoke):
-    """Each kill lands on an event inside a stage with work still to do there, so no timing is assumed."""
-    run = tmp_path / "killed"
-    first_step = lambda phase: lambda e: e["event"] == "train" and e["phase"] == phase and e["step"] == 1  # noqa: E731
-    longer = ["--q-steps", "4", "--f-steps", "4"]
-    kill_when(run, first_step("warm_start_fc"), "train", "--config", SMOKE, "--output-dir", run, *FAST, *longer)
-    kill_when(run, first_step("q_phase"), "train", "--resume", run)
-    kill_when(run, lambda e: e["event"] == "harvest" and e["seeds_done"] == 1, "train", "--resume", run)
-    assert len(buffer_rows(run)) == 2, "the kill landed mid-harvest: one of two seeds written"
-    kill_when(run, first_step("f_phase"), "train", "--resume", run)
+def kill_points(events: list[dict]) -> list[dict]:
+    """One place per phase and stage of a run's event stream where work remains after the event:
+    a trainer's first step, the first harvested seed, the start of the evaluation. Each is the
+    subset of an event's fields that picks it out of another run of the same config."""
+    points = []
+    for e in events:
+        if e["event"] == "train" and "loss" in e and e["step"] < e["of"]:
+            point = {"event": "train", "phase": e["phase"], "step": e["step"]}
+        elif e["event"] == "harvest" and e["seeds_done"] < e["of"]:
+            point = {"event": "harvest", "round": e["round"], "seeds_done": e["seeds_done"]}
+        elif e["event"] == "stage" and e["status"] == "start" and e["stage"] == "evaluate":
+            point = {"event": "stage", "stage": "evaluate", "status": "start"}
+        else:
+            continue
+        if not any(p["event"] == point["event"] and p.get("phase") == point.get("phase") for p in points):
+            points.append(point)
+    return points
+
+
+def comparable(run: Path, name: str) -> list[dict]:
+    """A run's rows without what measures time."""
+    rows = [json.loads(line) for line in (run / name).read_text().splitlines()]
+    return [{k: v for k, v in row.items() if not k.startswith("seconds/")} for row in rows]
+
+
+def test_kill_at_points_of_the_event_stream_and_resume_ends_identical(tmp_path):
+    """A reference run and a run SIGKILLed at every kill point of the reference's event stream (each
+    time resumed) end with the same buffer, metrics and final adapters. The kills wait for events,
+    so no timing is assumed; --no-progress, because harvest events must count seeds without bars."""
+    flags = ["--config", SMOKE, *FAST, "--q-steps", "4", "--f-steps", "4", "--no-progress"]
+    reference, run = tmp_path / "reference", tmp_path / "killed"
+    finish("train", "--output-dir", reference, *flags)
+    points = kill_points(events(reference))
+    assert [p.get("phase", p.get("stage", p["event"])) for p in points] == [
+        "warm_start_fc", "warm_start_query", "q_phase", "harvest", "f_phase", "evaluate"]
+    for i, point in enumerate(points):
+        args = ("--output-dir", run, *flags) if i == 0 else ("--resume", run)
+        kill_when(run, lambda e, p=point: p.items() <= e.items(), "train", *args)
+        if point["event"] == "harvest":
+            assert len(buffer_rows(run)) == 2, "the kill landed mid-harvest: one of two seeds written"
     finish("train", "--resume", run)
 
-    resumed = [e for e in events(run) if e["event"] == "resumed"]
-    assert [e["stage"] for e in resumed] == ["warm_start", "q_phase", "harvest", "f_phase"]
-    got, want = buffer_rows(run), buffer_rows(smoke)
-    assert len(got) == len(want) and len({r["id"] for r in got}) == len(got)
-    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [m["round"] for m in metrics] == [1]
-    assert (run / "final" / "fc" / "adapter_config.json").exists()
+    resumed = [e["stage"] for e in events(run) if e["event"] == "resumed"]
+    assert resumed == ["warm_start", "warm_start", "q_phase", "harvest", "f_phase", "evaluate"]
+    assert comparable(run, "buffer.jsonl") == comparable(reference, "buffer.jsonl")
+    assert comparable(run, "metrics.jsonl") == comparable(reference, "metrics.jsonl")
+    for adapter in ("fc", "query"):
+        weights = Path("final", adapter, "adapter_model.safetensors")
+        assert (run / weights).read_bytes() == (reference / weights).read_bytes()
 
 
 @pytest.mark.parametrize("baseline, trained, harvested", [

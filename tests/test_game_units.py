@@ -36,7 +36,8 @@ def test_f_mix_takes_alpha_adversarial_with_recent_rounds_weighted(tmp_path):
     g = game(tmp_path, alpha=0.5, recency_weight=1000.0)
     seed = g.pool["live_simple_0-0-0"]
     rows = [
-        {"id": f"r{r}-x-{i}", "round": r, "seed_id": seed.id, "status": "valid", "query": f"rewrite {r} {i}", "seed": seed.to_record()}
+        {"id": f"r{r}-x-{i}", "round": r, "seed_id": seed.id, "tactic": "paraphrase", "level": 1, "status": "valid",
+         "query": f"rewrite {r} {i}", "reasons": [], "p_hat": 0.0, "p_hat_clean": 1.0, "error_types": [], "seed": seed.to_record()}
         for r in (1, 2) for i in range(4)
     ]
     g.buffer.append(rows)

@@ -116,3 +116,24 @@ def test_openai_errors_name_line(tmp_path):
     p.write_text(json.dumps({"messages": [{"role": "user", "content": "x"}], "tools": []}) + "\n")
     with pytest.raises(InputError, match=r"chats.jsonl:1: the last message must be the assistant's answer"):
         load_openai_jsonl(p)
+
+
+def test_openai_content_as_text_parts(tmp_path):
+    """OpenAI's list-of-parts content is valid input: its text parts are joined; other parts are refused."""
+    p = tmp_path / "chats.jsonl"
+    row = json.loads(json.dumps(OPENAI_ROW))
+    row["messages"][1]["content"] = [{"type": "text", "text": "Weather in Paris"}, {"type": "text", "text": " in celsius."}]
+    p.write_text(json.dumps(row) + "\n")
+    (ex,) = load_openai_jsonl(p)
+    assert ex.query == "Weather in Paris in celsius."
+    row["messages"][1]["content"].append({"type": "input_audio", "input_audio": {}})
+    p.write_text(json.dumps(row) + "\n")
+    with pytest.raises(InputError, match=r"chats.jsonl:1: content part of type 'input_audio' is not supported"):
+        load_openai_jsonl(p)
+
+
+def test_xlam_parameters_must_be_an_object(tmp_path):
+    p = tmp_path / "xlam.jsonl"
+    p.write_text(json.dumps(dict(XLAM_ROW, tools=json.dumps([{"name": "f", "parameters": ["a", "b"]}]))) + "\n")
+    with pytest.raises(InputError, match=r"xlam.jsonl:1: tools\[0\] 'parameters' of 'f' must map parameter names"):
+        load_xlam(p)

@@ -1,12 +1,19 @@
 """Two LoRA adapters on one base: each trains alone, and both survive a checkpoint round trip."""
 
 import json
+from dataclasses import dataclass
 
 import pytest
 import torch
 
 from advfc import checkpoint
 from advfc.players import FC, QUERY, LoraSettings, PhaseSettings, Players
+
+
+@dataclass
+class State:
+    round: int
+    stage: str
 
 
 @pytest.fixture
@@ -53,24 +60,25 @@ def test_checkpoint_round_trip(players, tiny_model_path, tmp_path):
     state = {"round": 2, "stage": "harvest"}
     checkpoint.save(tmp_path, players, state)
     checkpoint.save(tmp_path, players, {**state, "stage": "f_phase"})
-    path = checkpoint.locate(tmp_path)
-    assert path == tmp_path / "checkpoint" and not (tmp_path / "checkpoint.old").exists()
-    saved, trainer = checkpoint.load(path)
-    assert saved["stage"] == "f_phase"
+    path, saved, trainer = checkpoint.load_latest(tmp_path, State)
+    assert path == tmp_path / "checkpoint" and saved == State(2, "f_phase")
+    assert checkpoint.load(tmp_path / "checkpoint.prev", State)[0] == State(2, "harvest")  # one generation back
+    assert not list(path.rglob("*.pt")) and not list(path.rglob("*.bin"))  # nothing pickled
     assert json.loads((path / "adapters" / FC / "adapter_config.json").read_text())["r"] == 4
     again = Players.create(tiny_model_path, LoraSettings(r=4, alpha=8, dropout=0.0), adapters=path / "adapters")
     for adapter in (FC, QUERY):
         assert same(snapshot(players, adapter), snapshot(again, adapter))
     again.load_optimizer_state(trainer["optimizers"], {FC: 1e-3, QUERY: 1e-3})
+    assert again.optimizers[FC].state_dict()["param_groups"] == players.optimizers[FC].state_dict()["param_groups"]
     step = players.optimizers[FC].state_dict()["state"]
-    assert all(torch.equal(step[k]["exp_avg"], again.optimizers[FC].state_dict()["state"][k]["exp_avg"]) for k in step)
+    assert all(torch.equal(step[k][m], again.optimizers[FC].state_dict()["state"][k][m]) for k in step for m in step[k])
 
 
 def test_a_kill_between_the_renames_leaves_the_previous_checkpoint(players, tmp_path):
-    checkpoint.save(tmp_path, players, {"stage": "q_phase"})
-    (tmp_path / "checkpoint").rename(tmp_path / "checkpoint.old")
+    checkpoint.save(tmp_path, players, {"round": 1, "stage": "q_phase"})
+    (tmp_path / "checkpoint").rename(tmp_path / "checkpoint.prev")
     (tmp_path / "checkpoint.tmp").mkdir()
-    assert checkpoint.locate(tmp_path) == tmp_path / "checkpoint.old"
-    checkpoint.save(tmp_path, players, {"stage": "harvest"})
-    assert checkpoint.load(checkpoint.locate(tmp_path))[0]["stage"] == "harvest"
-    assert not (tmp_path / "checkpoint.tmp").exists() and not (tmp_path / "checkpoint.old").exists()
+    assert checkpoint.load_latest(tmp_path, State)[0] == tmp_path / "checkpoint.prev"
+    checkpoint.save(tmp_path, players, {"round": 1, "stage": "harvest"})
+    assert checkpoint.load_latest(tmp_path, State)[1].stage == "harvest"
+    assert not (tmp_path / "checkpoint.tmp").exists()

@@ -25,3 +25,16 @@ def test_conversation_groups_never_straddle_the_split():
 
 def test_seed_changes_the_split():
     assert build_split(seed=1).eval["live_simple"] != load_split().eval["live_simple"]
+
+
+def test_data_split_writes_to_the_working_folder_never_the_package(tmp_path, monkeypatch, cli):
+    from importlib import resources
+
+    packaged = resources.files("advfc").joinpath("resources/split.json")
+    before = packaged.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    code, _, _ = cli("data", "split", "--seed", "1")
+    assert code == 0 and packaged.read_bytes() == before
+    assert load_split(tmp_path / "split.json").to_dict() == build_split(seed=1).to_dict()
+    code, _, _ = cli("data", "split", "--seed", "2")  # its own earlier output is replaced
+    assert code == 0 and load_split(tmp_path / "split.json").meta["seed"] == 2

@@ -3,6 +3,8 @@
 One JSON line per query with its round, seed, tactic, level, validity, p-hat and the FC model's
 error types. A seed's queries are appended in one fsync'd write, so after a kill the buffer holds
 whole seeds; resuming trims it to the checkpoint's offset or skips seeds already written.
+Every row is checked when the buffer is read, and before it is trimmed: a file that is not a
+buffer is an InputError and is left as it was.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from .data import Example
-from .io import append_jsonl, read_jsonl, repair_jsonl
+from .data import Example, example_from_record
+from .errors import InputError
+from .io import append_jsonl, iter_jsonl, repair_jsonl
 
 
 class AdversarialBuffer:
@@ -19,7 +22,15 @@ class AdversarialBuffer:
         self.path = Path(path)
 
     def rows(self) -> list[dict]:
-        return read_jsonl(self.path) if self.path.exists() else []
+        if not self.path.exists():
+            return []
+        rows = []
+        for lineno, row in iter_jsonl(self.path):
+            problem = row_problem(row)
+            if problem:
+                raise InputError(f"not a buffer row: {problem}", path=self.path, where=lineno)
+            rows.append(row)
+        return rows
 
     def __len__(self) -> int:
         if not self.path.exists():
@@ -32,7 +43,7 @@ class AdversarialBuffer:
 
     def repair(self, keep: int | None = None) -> int:
         """Drop a torn last line, and with `keep` everything after that many rows."""
-        return repair_jsonl(self.path, keep)
+        return repair_jsonl(self.path, keep, check=row_problem)
 
     def seeds_done(self, round_index: int) -> set[str]:
         return {r["seed_id"] for r in self.rows() if r["round"] == round_index}
@@ -48,6 +59,32 @@ class AdversarialBuffer:
             seed = Example.from_dict(row["seed"])
             out.append((row, seed.with_query(row["query"], id=row["id"])))
         return out
+
+
+# A buffer row's fields that other code reads, and the types they must have.
+_ROW_TYPES = {
+    "id": str, "round": int, "seed_id": str, "tactic": str, "level": int, "status": str,
+    "query": (str, type(None)), "reasons": list, "p_hat": (int, float, type(None)),
+    "p_hat_clean": (int, float, type(None)), "error_types": list, "seed": dict,
+}
+
+
+def row_problem(row) -> str | None:
+    """What makes `row` not a buffer row, or None."""
+    if not isinstance(row, dict):
+        return "expected a JSON object"
+    for key, kind in _ROW_TYPES.items():
+        if key not in row:
+            return f"missing {key!r}"
+        if not isinstance(row[key], kind) or isinstance(row[key], bool):
+            return f"{key!r} has the wrong type ({type(row[key]).__name__})"
+    if not all(isinstance(r, str) for r in row["reasons"]):
+        return "'reasons' must be a list of strings"
+    try:
+        example_from_record(row["seed"])
+    except InputError as e:
+        return f"'seed': {e.message}"
+    return None
 
 
 def whole_seeds(rows: list[dict], per_seed: int) -> int:

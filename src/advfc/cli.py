@@ -1,12 +1,17 @@
 """The `advfc` command line. Side effects live here: reading flags, printing, exit codes.
 
-Any `InputError` becomes one line on stderr and exit code 2; nothing else is caught.
+Any `InputError` becomes one line on stderr and exit code 2; any other exception one line naming
+a log file that holds its traceback, and exit code 1. Every output path is checked before a
+command does any work (`io.check_output`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
+import traceback
 from pathlib import Path
 from typing import Optional
 
@@ -148,8 +153,10 @@ from .server import ServeConfig  # noqa: E402
 
 @config_command(app, "eval", EvalConfig, help="Evaluate a model on BFCL categories in prompt mode (resumable).")
 def eval_command(config: EvalConfig):
-    from .evaluation import evaluate, render_summary
+    from .evaluation import RUN_FILE, evaluate, render_summary
+    from .io import check_output, is_folder_of
 
+    check_output(config.out_dir(), what="an advfc results folder", ours=lambda p: is_folder_of(p, (RUN_FILE,)))
     scores = evaluate(config)
     console.print(render_summary(scores), markup=False, highlight=False, soft_wrap=True)
 
@@ -163,6 +170,9 @@ def serve_command(config: ServeConfig):
 
 # ----------------------------------------------------------------------------- scoring
 
+# A BFCL result line: a model's answer is a few KB; a longer line is refused before it is decoded.
+MAX_RESULT_LINE = 256 << 10
+
 
 @app.command("score")
 def score(
@@ -171,10 +181,11 @@ def score(
     out: Path = typer.Option(..., "--out", help='Where to write {"id", "valid", "error_type"} per line.'),
 ):
     """Score BFCL results with advfc's checker (BFCL's verdicts; model output is never executed)."""
-    from .io import iter_jsonl, write_jsonl
+    from .io import check_output, is_jsonl_of, iter_jsonl, write_jsonl
     from .scoring import error_histogram, score_results
 
-    verdicts = score_results(category, iter_jsonl(results), path=results)
+    check_output(out, what="a verdicts file", inputs=[results], ours=lambda p: is_jsonl_of(p, ("id", "valid", "error_type")))
+    verdicts = score_results(category, iter_jsonl(results, max_line=MAX_RESULT_LINE), path=results)
     write_jsonl(out, verdicts)
     correct = sum(v["valid"] for v in verdicts)
     console.print(f"{category}: accuracy {correct / len(verdicts):.4f} ({correct}/{len(verdicts)}), verdicts in {out}")
@@ -209,9 +220,6 @@ def report(runs: list[Path] = typer.Argument(..., help="One run folder (its repo
     """Before/after table of a run, or the final evaluation of several runs side by side."""
     from .report import compare_runs, write_run_report
 
-    for run in runs:
-        if not run.is_dir():
-            raise InputError("not a run folder", path=run)
     text = write_run_report(runs[0]) if len(runs) == 1 else compare_runs(runs)
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
@@ -236,7 +244,25 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except typer.Exit as e:
         return e.exit_code
+    except Exception as e:  # the last resort: one line, the traceback in a log file
+        summary = " ".join(f"{type(e).__name__}: {e}".split())[:400]
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/bold red] {escape(summary)} ({_save_traceback()})", highlight=False)
+        return 1
     return rv if isinstance(rv, int) else 0
+
+
+def _save_traceback() -> str:
+    """Write the current exception's traceback to a new log file; say where (or why not)."""
+    from .models import cache_dir
+
+    path = cache_dir() / "logs" / f"error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "x", encoding="utf-8") as f:
+            f.write(f"advfc {__version__}: {' '.join(sys.argv)}\n{traceback.format_exc()}")
+    except OSError as e:
+        return f"the traceback could not be saved: {e.strerror or e}"
+    return f"traceback in {path}"
 
 
 def entry() -> None:

@@ -2,6 +2,10 @@
 
 Precedence: field default < YAML file < flags given on the command line. Errors name the file,
 the line of the offending key, the field and what was expected.
+
+A config file is at most `MAX_CONFIG_BYTES` of plain YAML: no anchors or aliases (so no alias
+bombs), no duplicate keys, string keys only. Values are checked strictly: `true` is not a number,
+`3.0` is not an integer, `.inf` and `.nan` are not numbers, and integers stay within `MAX_INT`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, mod
 
 from .data import parse_categories
 from .errors import InputError
+from .io import read_text
+
+MAX_CONFIG_BYTES = 1 << 20
+MAX_INT = 2**31 - 1
 
 
 def _known_categories(value: list[str]) -> list[str]:
@@ -31,16 +39,23 @@ Categories = Annotated[list[str], AfterValidator(_known_categories)]
 
 
 class BaseConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
-    def _split_comma_lists(cls, data: Any) -> Any:
-        """`--categories a,b` arrives as one string; list fields accept that form everywhere."""
+    def _from_text(cls, data: Any) -> Any:
+        """What strict validation cannot take as written: `--categories a,b` arrives as one string
+        (list fields accept that form everywhere), paths arrive as strings; integers are bounded."""
         if isinstance(data, dict):
+            data = dict(data)
             for name, field in cls.model_fields.items():
-                if _is_list(field.annotation) and isinstance(data.get(name), str):
-                    data[name] = [s.strip() for s in data[name].split(",") if s.strip()]
+                value = data.get(name)
+                if _is_list(field.annotation) and isinstance(value, str):
+                    data[name] = [s.strip() for s in value.split(",") if s.strip()]
+                elif _accepts(field.annotation, Path) and isinstance(value, str):
+                    data[name] = Path(value)
+                elif type(value) is int and abs(value) > MAX_INT:
+                    raise ValueError(f"{name} = {value} is out of range (at most {MAX_INT} in magnitude)")
         return data
 
     @classmethod
@@ -59,42 +74,80 @@ class BaseConfig(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """Safe YAML without anchors, aliases or merge keys, and with unique string keys."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(None, None, "anchors and aliases (&name, *name) are not allowed", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        first: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise yaml.constructor.ConstructorError(None, None, "merge keys (<<) are not allowed", key_node.start_mark)
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                raise yaml.constructor.ConstructorError(None, None, f"keys must be strings, got {key!r:.40}", key_node.start_mark)
+            if key in first:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {first[key]})", key_node.start_mark
+                )
+            first[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml_mapping(path: str | Path) -> tuple[dict, dict[str, int]]:
     """The YAML mapping and the line of each top-level key (for error messages)."""
     path = Path(path)
+    if not path.exists():
+        raise InputError("config file not found", path=path)
+    text = read_text(path, limit=MAX_CONFIG_BYTES)
+    loader = None
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("config file not found", path=path) from None
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        loader = _ConfigLoader(text)  # checks the characters already
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise InputError(
-            f"invalid YAML: {getattr(e, 'problem', e)}", path=path, where=mark.line + 1 if mark else None
+            f"invalid YAML: {getattr(e, 'problem', None) or e}", path=path, where=mark.line + 1 if mark else None
         ) from None
+    except RecursionError:
+        raise InputError("invalid YAML: nested too deeply", path=path) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if data is None:
         return {}, {}
     if not isinstance(data, dict):
         raise InputError("a config file must be a mapping of field: value", path=path, where=1)
-    lines = {k.value: k.start_mark.line + 1 for k, _ in node.value} if isinstance(node, yaml.MappingNode) else {}
-    return data, lines
+    return data, {k.value: k.start_mark.line + 1 for k, _ in node.value}
 
 
 def _describe(e: ValidationError, lines: dict[str, int], overrides: dict) -> str:
     parts = []
     for err in e.errors():
-        field = ".".join(str(x) for x in err["loc"]) or "(config)"
-        top = str(err["loc"][0]) if err["loc"] else ""
+        if not err["loc"]:  # a check across fields
+            parts.append(err["msg"].removeprefix("Value error, "))
+            continue
+        field = ".".join(str(x) for x in err["loc"])
+        top = str(err["loc"][0])
         origin = "flag --" + top.replace("_", "-") if overrides.get(top) is not None else (
             f"line {lines[top]}" if top in lines else "default"
         )
         if err["type"] == "extra_forbidden":
-            parts.append(f"unknown field {field!r} ({origin})")
+            parts.append(f"unknown field {field!r:.80} ({origin})")
         else:
-            parts.append(f"field {field!r} ({origin}): {err['msg']}, got {err.get('input')!r}")
+            parts.append(f"field {field!r} ({origin}): {err['msg']}, got {_short(err.get('input'))}")
     return "; ".join(parts)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ----------------------------------------------------------------------------- CLI binding
@@ -102,6 +155,10 @@ def _describe(e: ValidationError, lines: dict[str, int], overrides: dict) -> str
 
 def _is_list(annotation) -> bool:
     return get_origin(annotation) is list or any(get_origin(a) is list for a in get_args(annotation))
+
+
+def _accepts(annotation, kind) -> bool:
+    return annotation is kind or kind in get_args(annotation)
 
 
 def _cli_type(annotation):

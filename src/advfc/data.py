@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .io import iter_jsonl
+from .io import iter_jsonl, parse_json, read_text
 
 BFCL_VERSION_PREFIX = "BFCL_v4"
 BFCL_PIN = "bfcl-eval==2026.3.23"
@@ -33,6 +33,9 @@ LIVE = (
     "live_relevance",
 )
 CATEGORIES = NON_LIVE + LIVE
+# Parameter types a BFCL function doc may use (the checker's type table).
+BFCL_TYPES = ("string", "integer", "float", "boolean", "array", "tuple", "dict", "any")
+ROLES = ("system", "user", "assistant", "tool")
 AST_NON_LIVE = ("simple_python", "multiple", "parallel", "parallel_multiple")
 AST_LIVE = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
 
@@ -101,32 +104,49 @@ class Example:
         return cls(
             id=str(d["id"]),
             category=d["category"],
-            tools=json.loads(tools) if isinstance(tools, str) else tools,
+            tools=parse_json(tools) if isinstance(tools, str) else tools,
             messages=d["messages"],
-            answers=json.loads(answers) if isinstance(answers, str) else answers,
+            answers=parse_json(answers) if isinstance(answers, str) else answers,
             source=d.get("source", "bfcl"),
         )
+
+
+def example_from_record(rec: Any, *, path: str | Path | None = None, where: str | int | None = None) -> Example:
+    """An `Example.to_dict()` / `to_record()` row from a file, fully validated; anything else is an
+    InputError naming the file and line."""
+    if not isinstance(rec, dict):
+        raise InputError("expected a JSON object (an advfc example)", path=path, where=where)
+    missing = [k for k in ("id", "tools", "category", "messages") if k not in rec]
+    if missing:
+        raise InputError(f"not an advfc example (missing {missing[0]!r})", path=path, where=where)
+    try:
+        ex = Example.from_dict(rec)
+    except InputError as e:
+        raise InputError(f"not an advfc example ({e.message})", path=path, where=where) from None
+    if not isinstance(ex.category, str) or not isinstance(ex.source, str):
+        raise InputError("not an advfc example ('category' and 'source' must be strings)", path=path, where=where)
+    return validate_example(ex, path=path)
 
 
 # ----------------------------------------------------------------------------- validation
 
 
 def validate_example(ex: Example, *, path: str | Path | None = None) -> Example:
-    """Reject records the checker and prompts cannot use, naming the record."""
+    """Reject records the checker and prompts cannot use, naming the record: every tool a BFCL
+    function doc (typed parameters), every message a {role, content} pair of strings, the ground
+    truth a list of {function: {param: [values]}} naming the tools."""
     where = f"id {ex.id}"
-    if not isinstance(ex.tools, list):
-        raise InputError("'function' must be a list of function docs", path=path, where=where)
-    names = set()
-    for i, tool in enumerate(ex.tools):
-        if not isinstance(tool, dict) or "name" not in tool:
-            raise InputError(f"function #{i} has no 'name'", path=path, where=where)
-        params = tool.get("parameters")
-        if not isinstance(params, dict) or not isinstance(params.get("properties", {}), dict):
+    names = check_tools(ex.tools, path=path, where=where)
+    if not isinstance(ex.messages, list):
+        raise InputError("the messages must be a list", path=path, where=where)
+    for i, m in enumerate(ex.messages):
+        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
             raise InputError(
-                f"function {tool['name']!r} needs 'parameters' with a 'properties' object", path=path, where=where
+                f"message #{i} must be {{role, content}} with a role in {', '.join(ROLES)} and text content",
+                path=path,
+                where=where,
             )
-        names.add(tool["name"])
-    if not ex.messages or not any(m.get("role") == "user" for m in ex.messages):
+    if not any(m["role"] == "user" for m in ex.messages):
         raise InputError("no user message in 'question'", path=path, where=where)
     if not isinstance(ex.answers, list):
         raise InputError("'ground_truth' must be a list of {function: {param: [values]}}", path=path, where=where)
@@ -149,6 +169,46 @@ def validate_example(ex: Example, *, path: str | Path | None = None) -> Example:
                 where=where,
             )
     return ex
+
+
+def check_tools(tools: Any, *, path=None, where=None) -> set[str]:
+    """The names of `tools` once each is a BFCL function doc the checker can use."""
+    if not isinstance(tools, list):
+        raise InputError("'function' must be a list of function docs", path=path, where=where)
+    names = set()
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+            raise InputError(f"function #{i} needs a string 'name'", path=path, where=where)
+        problem = _function_doc_problem(tool)
+        if problem:
+            raise InputError(f"function {tool['name']!r}: {problem}", path=path, where=where)
+        names.add(tool["name"])
+    return names
+
+
+def _function_doc_problem(tool: dict) -> str | None:
+    if not isinstance(tool.get("description"), str):
+        return "needs a string 'description'"
+    params = tool.get("parameters")
+    if not isinstance(params, dict) or not isinstance(params.get("properties"), dict):
+        return "needs 'parameters' with a 'properties' object"
+    required = params.get("required")
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        return "needs 'parameters.required', a list of parameter names"
+    for pname, spec in params["properties"].items():
+        problem = _type_problem(spec)
+        if problem:
+            return f"parameter {pname!r}: {problem}"
+    return None
+
+
+def _type_problem(spec: Any) -> str | None:
+    if not isinstance(spec, dict) or spec.get("type") not in BFCL_TYPES:
+        return f"needs a 'type', one of {', '.join(BFCL_TYPES)}"
+    if spec["type"] in ("array", "tuple"):
+        items = _type_problem(spec.get("items"))
+        return f"'items' {items}" if items else None
+    return None
 
 
 # ----------------------------------------------------------------------------- BFCL
@@ -202,16 +262,20 @@ def load_bfcl(category: str, data_dir: str | Path | None = None) -> list[Example
     answers: dict[str, list] = {}
     if apath.exists():
         for lineno, rec in iter_jsonl(apath):
-            if "id" not in rec or "ground_truth" not in rec:
-                raise InputError("expected {'id', 'ground_truth'}", path=apath, where=lineno)
+            if not isinstance(rec, dict) or not isinstance(rec.get("id"), str) or "ground_truth" not in rec:
+                raise InputError("expected {'id': string, 'ground_truth'}", path=apath, where=lineno)
             answers[rec["id"]] = rec["ground_truth"]
     elif not expects_no_call(category) and not is_relevance(category):
         raise InputError("possible-answer file missing", path=apath)
     out = []
     for lineno, rec in iter_jsonl(qpath):
+        if not isinstance(rec, dict):
+            raise InputError("expected a JSON object", path=qpath, where=lineno)
         for key in ("id", "question", "function"):
             if key not in rec:
                 raise InputError(f"missing {key!r}", path=qpath, where=lineno)
+        if not isinstance(rec["id"], str):
+            raise InputError("'id' must be a string", path=qpath, where=lineno)
         turns = rec["question"]
         if not isinstance(turns, list) or not turns or not isinstance(turns[0], list):
             raise InputError("'question' must be a list of turns (lists of messages)", path=qpath, where=lineno)
@@ -225,6 +289,8 @@ def load_bfcl(category: str, data_dir: str | Path | None = None) -> list[Example
             answers=answers.get(rec["id"], []),
         )
         out.append(validate_example(ex, path=qpath))
+    if not out:
+        raise InputError("no records", path=qpath)
     return out
 
 
@@ -278,6 +344,7 @@ def category_for_calls(n_calls: int, n_tools: int) -> str:
 
 
 def _gold_from_calls(calls: list[tuple[str, dict]], tools: list[dict], path, where) -> list[dict]:
+    check_tools(tools, path=path, where=where)
     by_name = {t["name"]: t for t in tools}
     gold = []
     for name, args in calls:
@@ -290,12 +357,7 @@ def _gold_from_calls(calls: list[tuple[str, dict]], tools: list[dict], path, whe
 
 
 def _json_field(value: Any, what: str, path, where) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{what} is not valid JSON ({e.msg})", path=path, where=where) from None
-    return value
+    return parse_json(value, path=path, where=where, what=what) if isinstance(value, str) else value
 
 
 # ----------------------------------------------------------------------------- xLAM
@@ -324,7 +386,6 @@ def _xlam_type(text: str) -> tuple[str, str | None, bool]:
 def xlam_tool_to_bfcl(tool: dict) -> dict:
     props, required = {}, []
     for pname, spec in (tool.get("parameters") or {}).items():
-        spec = spec if isinstance(spec, dict) else {}
         base, inner, optional = _xlam_type(spec.get("type", "any"))
         prop: dict[str, Any] = {"type": base, "description": str(spec.get("description", ""))}
         if inner:
@@ -341,24 +402,44 @@ def xlam_tool_to_bfcl(tool: dict) -> dict:
     }
 
 
+def _xlam_tool_problem(tool: Any) -> str | None:
+    if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+        return "must be {name, description, parameters} with a string name"
+    params = tool.get("parameters") or {}
+    if not isinstance(params, dict):
+        return f"'parameters' of {tool['name']!r} must map parameter names to {{type, description}}"
+    for pname, spec in params.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("type", "any"), str):
+            return f"parameter {pname!r} of {tool['name']!r} must be {{type, description}} with a string type"
+    return None
+
+
 def xlam_record_to_example(rec: dict, *, path=None, where=None, id_prefix: str = "xlam") -> Example:
+    if not isinstance(rec, dict):
+        raise InputError("expected a JSON object", path=path, where=where)
     for key in ("query", "tools", "answers"):
         if key not in rec:
             raise InputError(f"xLAM record needs {key!r}", path=path, where=where)
+    if not isinstance(rec["query"], str):
+        raise InputError("'query' must be a string", path=path, where=where)
     tools_raw = _json_field(rec["tools"], "'tools'", path, where)
     answers_raw = _json_field(rec["answers"], "'answers'", path, where)
-    if not isinstance(tools_raw, list) or not all(isinstance(t, dict) and "name" in t for t in tools_raw):
+    if not isinstance(tools_raw, list):
         raise InputError("'tools' must be a list of {name, description, parameters}", path=path, where=where)
-    if not isinstance(answers_raw, list) or not all(isinstance(a, dict) and "name" in a for a in answers_raw):
+    for i, tool in enumerate(tools_raw):
+        problem = _xlam_tool_problem(tool)
+        if problem:
+            raise InputError(f"tools[{i}] {problem}", path=path, where=where)
+    if not isinstance(answers_raw, list) or not all(isinstance(a, dict) and isinstance(a.get("name"), str) for a in answers_raw):
         raise InputError("'answers' must be a list of {name, arguments}", path=path, where=where)
     tools = [xlam_tool_to_bfcl(t) for t in tools_raw]
-    calls = [(a["name"], a.get("arguments") or {}) for a in answers_raw]
+    calls = [(a["name"], _json_field(a.get("arguments") or {}, "answer arguments", path, where)) for a in answers_raw]
     gold = _gold_from_calls(calls, tools, path, where)
     ex = Example(
         id=f"{id_prefix}_{rec.get('id', where)}",
         category=category_for_calls(len(calls), len(tools)),
         tools=tools,
-        messages=[{"role": "user", "content": str(rec["query"])}],
+        messages=[{"role": "user", "content": rec["query"]}],
         answers=gold,
         source="xlam",
     )
@@ -369,21 +450,17 @@ def load_xlam(source: str | Path, *, limit: int | None = None) -> list[Example]:
     """xLAM-60k from a local .json/.jsonl file, or by hub dataset name through `datasets`."""
     path = Path(source)
     if path.exists():
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
         if text.lstrip().startswith("["):
-            try:
-                rows = list(enumerate(json.loads(text), 1))
-            except json.JSONDecodeError as e:
-                raise InputError(f"invalid JSON ({e.msg})", path=path, where=e.lineno) from None
-            label = "record"
+            records = parse_json(text, path=path)
+            if not isinstance(records, list):
+                raise InputError("expected a JSON array of records", path=path)
+            rows = [(f"record {n}", rec) for n, rec in enumerate(records, 1)]
         else:
             rows = list(iter_jsonl(path))
-            label = None
-        out = []
-        for n, rec in rows[:limit]:
-            if not isinstance(rec, dict):
-                raise InputError("expected a JSON object", path=path, where=n if label is None else f"record {n}")
-            out.append(xlam_record_to_example(rec, path=path, where=n if label is None else f"record {n}"))
+        out = [xlam_record_to_example(rec, path=path, where=n) for n, rec in rows[:limit]]
+        if not out:
+            raise InputError("no xLAM records", path=path)
         return out
     if "/" not in str(source) or str(source).startswith((".", "/")):
         raise InputError("file not found", path=path)
@@ -400,58 +477,105 @@ _JSON_SCHEMA_TYPES = {
     "string": "string", "integer": "integer", "number": "float", "boolean": "boolean",
     "array": "array", "object": "dict",
 }
+_OPENAI_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 
 
-def _schema_to_bfcl(schema: dict) -> dict:
+def _schema_to_bfcl(schema: Any, where: str) -> dict:
+    """A JSON-schema property as a BFCL one; a malformed schema is a ValueError naming `where`."""
+    if not isinstance(schema, dict):
+        raise ValueError(f"{where} must be a JSON schema object")
     t = schema.get("type", "any")
     if isinstance(t, list):
         t = next((x for x in t if x != "null"), "any")
-    out: dict[str, Any] = {"type": _JSON_SCHEMA_TYPES.get(t, "any"), "description": str(schema.get("description", ""))}
+    out: dict[str, Any] = {"type": _JSON_SCHEMA_TYPES.get(t, "any") if isinstance(t, str) else "any",
+                           "description": str(schema.get("description", ""))}
     for key in ("enum", "default"):
         if key in schema:
             out[key] = schema[key]
     if out["type"] == "array":
-        out["items"] = _schema_to_bfcl(schema.get("items") or {})
+        out["items"] = _schema_to_bfcl(schema.get("items") or {}, f"{where}.items")
     if out["type"] == "dict" and "properties" in schema:
-        out["properties"] = {k: _schema_to_bfcl(v) for k, v in schema["properties"].items()}
+        out["properties"] = _properties(schema["properties"], where)
     return out
+
+
+def _properties(props: Any, where: str) -> dict:
+    if not isinstance(props, dict):
+        raise ValueError(f"{where}.properties must be an object")
+    return {k: _schema_to_bfcl(v, f"{where}.properties.{k}") for k, v in props.items()}
 
 
 def openai_tool_to_bfcl(tool: dict) -> dict:
     fn = tool.get("function", tool)
     params = fn.get("parameters") or {"type": "object", "properties": {}}
+    if not isinstance(params, dict):
+        raise ValueError(f"the parameters of {fn['name']!r} must be a JSON schema object")
+    required = params.get("required") or []
+    if not isinstance(required, list):
+        raise ValueError(f"the required list of {fn['name']!r} must be a list")
     return {
         "name": fn["name"],
         "description": str(fn.get("description", "")),
         "parameters": {
             "type": "dict",
-            "properties": {k: _schema_to_bfcl(v) for k, v in (params.get("properties") or {}).items()},
-            "required": list(params.get("required") or []),
+            "properties": _properties(params.get("properties") or {}, f"{fn['name']}.parameters"),
+            "required": required,
         },
     }
 
 
+def _openai_text(content: Any) -> str:
+    """A message's content as text: a string, null, or a list of text parts (OpenAI's format)."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            else:
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                raise ValueError(f"content part of type {kind!r:.40} is not supported (text parts only)")
+        return "".join(texts)
+    raise ValueError("content must be a string, null or a list of text parts")
+
+
 def openai_record_to_example(rec: dict, *, path=None, where=None, id_prefix: str = "openai") -> Example:
-    if not isinstance(rec.get("messages"), list) or not rec["messages"]:
-        raise InputError("record needs a non-empty 'messages' list", path=path, where=where)
+    if not isinstance(rec, dict):
+        raise InputError("expected a JSON object", path=path, where=where)
+    messages = rec.get("messages")
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+        raise InputError("record needs a non-empty 'messages' list of objects", path=path, where=where)
     if not isinstance(rec.get("tools"), list):
         raise InputError("record needs a 'tools' list", path=path, where=where)
     for i, t in enumerate(rec["tools"]):
         fn = t.get("function", t) if isinstance(t, dict) else None
-        if not isinstance(fn, dict) or "name" not in fn:
-            raise InputError(f"tools[{i}] needs a 'function' with a 'name'", path=path, where=where)
-    tools = [openai_tool_to_bfcl(t) for t in rec["tools"]]
-    messages = rec["messages"]
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise InputError(f"tools[{i}] needs a 'function' with a string 'name'", path=path, where=where)
     last = messages[-1]
     if last.get("role") != "assistant":
         raise InputError("the last message must be the assistant's answer (tool_calls or text)", path=path, where=where)
+    tool_calls = last.get("tool_calls") or []
+    if not isinstance(tool_calls, list):
+        raise InputError("'tool_calls' must be a list", path=path, where=where)
     calls = []
-    for call in last.get("tool_calls") or []:
+    for call in tool_calls:
         fn = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(fn, dict) or "name" not in fn:
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
             raise InputError("each tool_call needs function.name", path=path, where=where)
         calls.append((fn["name"], _json_field(fn.get("arguments") or {}, "tool_call arguments", path, where)))
-    prompt = [{"role": m["role"], "content": m.get("content") or ""} for m in messages[:-1]]
+    try:
+        tools = [openai_tool_to_bfcl(t) for t in rec["tools"]]
+        prompt = []
+        for i, m in enumerate(messages[:-1]):
+            role = m.get("role")
+            if not isinstance(role, str) or role not in _OPENAI_ROLES:
+                raise ValueError(f"messages[{i}] has role {role!r:.40}; expected one of {', '.join(_OPENAI_ROLES)}")
+            prompt.append({"role": _OPENAI_ROLES[role], "content": _openai_text(m.get("content"))})
+    except ValueError as e:
+        raise InputError(str(e), path=path, where=where) from None
     ex = Example(
         id=str(rec.get("id", f"{id_prefix}_{where}")),
         category=category_for_calls(len(calls), len(tools)),
@@ -468,21 +592,15 @@ def load_openai_jsonl(path: str | Path, *, limit: int | None = None) -> list[Exa
     for lineno, rec in iter_jsonl(path):
         if limit is not None and len(out) >= limit:
             break
-        if not isinstance(rec, dict):
-            raise InputError("expected a JSON object", path=path, where=lineno)
         out.append(openai_record_to_example(rec, path=path, where=lineno, id_prefix=Path(path).stem))
+    if not out:
+        raise InputError("no records", path=path)
     return out
 
 
 def load_examples_jsonl(path: str | Path) -> list[Example]:
     """advfc's own export format (one `Example.to_dict()` per line)."""
-    out = []
-    for lineno, rec in iter_jsonl(path):
-        try:
-            ex = Example.from_dict(rec)
-        except KeyError as e:
-            raise InputError(f"not an advfc example (missing {e})", path=path, where=lineno) from None
-        except (TypeError, json.JSONDecodeError) as e:
-            raise InputError(f"not an advfc example ({e})", path=path, where=lineno) from None
-        out.append(validate_example(ex, path=path))
+    out = [example_from_record(rec, path=path, where=lineno) for lineno, rec in iter_jsonl(path)]
+    if not out:
+        raise InputError("no records", path=path)
     return out

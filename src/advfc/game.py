@@ -27,13 +27,13 @@ from .data import Example
 from .errors import InputError
 from .evaluation import EvalConfig, evaluate
 from .generation import BASE_ADAPTER, SamplingParams
-from .io import append_jsonl, atomic_write_text, repair_jsonl
+from .io import append_jsonl, repair_jsonl
 from .players import FC, QUERY, LoraSettings, PhaseSettings, Players, rows_needed
 from .prompts import fc_messages, gold_call_text
 from .query import query_messages
 from .rewards import FCReward, completion_text
 from .robustness import evaluate_robustness, robustness_set
-from .seeds import load_seed_pool, warm_start_examples
+from .seeds import load_examples, load_seed_pool, warm_start_examples
 from .train_config import TrainConfig
 from .validity import ValidityRules
 
@@ -169,7 +169,7 @@ class Game:
                 chunk = [self.pool[i] for i in todo[start : start + c.harvest_chunk]]
                 self.buffer.append(self.harvest_seeds(chunk, query_gen, fc_gen))
                 bar.update(len(chunk))
-                self.log.event("harvest", round=self.state.round, seeds_done=bar.n, of=total)
+                self.log.event("harvest", round=self.state.round, seeds_done=total - len(todo) + start + len(chunk), of=total)
 
     def f_phase(self) -> None:
         """GRPO on F for S_F steps on alpha adversarial (recent rounds weighted) + clean replay."""
@@ -325,15 +325,16 @@ class Game:
     def open(self) -> None:
         """Load the seed pool and the players, from the last checkpoint when resuming."""
         c = self.config
-        found = checkpoint.locate(self.run_dir)
+        warn = lambda message: self.log.event("warning", message=message)  # noqa: E731
+        examples = load_examples(c)  # every record validated before the model loads
+        found = checkpoint.load_latest(self.run_dir, GameState, warn)
         lora = LoraSettings(c.lora_r, c.lora_alpha, c.lora_dropout, c.lora_target_modules)
         if found:
-            saved, trainer = checkpoint.load(found)
-            self.state = GameState(**saved)
-            self.players = Players.create(c.model, lora, dtype=c.dtype, adapters=found / "adapters",
+            path, self.state, trainer = found
+            self.players = Players.create(c.model, lora, dtype=c.dtype, adapters=path / "adapters",
                                           generation_batch_size=c.generation_batch_size)
             self.players.load_optimizer_state(trainer["optimizers"], {FC: c.f_lr, QUERY: c.q_lr})
-            checkpoint.set_rng_state(trainer["rng"])
+            checkpoint.set_rng_state(trainer["rng"], path=path)
             repair_jsonl(self.metrics_path, self.state.metrics_rows)
         else:
             random.seed(c.seed)
@@ -343,8 +344,7 @@ class Game:
             self.players = Players.create(c.model, lora, dtype=c.dtype, generation_batch_size=c.generation_batch_size)
         if self.resumed:
             self.log.event("resumed", round=self.state.round, stage=self.state.stage, buffer_rows=self.state.buffer_rows)
-        warn = lambda message: self.log.event("warning", message=message)  # noqa: E731
-        self.pool = {e.id: e for e in load_seed_pool(c, self.players.tokenizer, warn)}
+        self.pool = {e.id: e for e in load_seed_pool(c, self.players.tokenizer, warn, examples)}
         if not self.pool:
             raise InputError("no training seed fits max_prompt_tokens; raise it or choose other train data")
 
@@ -420,20 +420,10 @@ def _eval_numbers(scores: dict) -> dict:
 
 
 def run_training(config: TrainConfig) -> dict:
-    """`advfc train`: start a run in `output_dir`, or continue the one in `resume`."""
-    from .runlog import RunLog
+    """`advfc train`: start a run in `output_dir`, or continue the one in `resume` (the folder is
+    locked while the run lives)."""
+    from .runlog import RunLog, claim_run
 
-    resumed = config.resume is not None
-    if resumed:
-        run_dir = Path(config.resume)
-        if not (run_dir / "config.yaml").exists():
-            raise InputError("not a run folder (no config.yaml)", path=run_dir)
-        config = TrainConfig.load(run_dir / "config.yaml")
-    else:
-        run_dir = Path(config.output_dir)
-        if checkpoint.locate(run_dir) or (run_dir / "buffer.jsonl").exists():
-            raise InputError("already holds a run; continue it with --resume, or choose another --output-dir", path=run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.yaml", config.model_copy(update={"resume": None}).to_yaml())
-    log = RunLog(run_dir, rounds=config.rounds, tensorboard="tensorboard" in config.report_to)
-    return Game(config, run_dir, log, resumed=resumed).run()
+    with claim_run(config) as (config, run_dir, resumed):
+        log = RunLog(run_dir, rounds=config.rounds, tensorboard="tensorboard" in config.report_to)
+        return Game(config, run_dir, log, resumed=resumed).run()

@@ -1,14 +1,82 @@
-"""What a training run tells the world: `events.jsonl` (stage starts/ends, trainer steps, harvest progress,
-warnings, resumes), the console, and TensorBoard scalars for every round's metrics."""
+"""A training run's folder and what the run tells the world: the folder is claimed and locked for
+the life of the run (`claim_run`); `events.jsonl` (stage starts/ends, trainer steps, harvest
+progress, warnings, resumes), the console, and TensorBoard scalars for every round's metrics."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
 
-from .io import append_jsonl
+from .errors import InputError
+from .io import append_jsonl, atomic_write_text, make_dirs
+from .train_config import TrainConfig
+
+CONFIG = "config.yaml"
+# The first line of a run's saved config: what tells a run folder from any folder with a config.yaml.
+CONFIG_HEADER = "# advfc run: the resolved config of this run; continue it with `advfc train --resume <this folder>`\n"
+
+
+def is_run_dir(path: Path) -> bool:
+    config = path / CONFIG
+    if not config.is_file():
+        return False
+    with config.open("rb") as f:
+        head = f.read(len(CONFIG_HEADER.encode()))
+    return head == CONFIG_HEADER.encode() or (path / "events.jsonl").is_file()
+
+
+def check_run_dir(path: Path) -> Path:
+    if not is_run_dir(path):
+        why = f"its {CONFIG} was not written by `advfc train`" if (path / CONFIG).exists() else f"no {CONFIG}"
+        raise InputError(f"not a run folder ({why})", path=path)
+    return path
+
+
+@contextmanager
+def lock(run_dir: Path) -> Iterator[None]:
+    """An exclusive lock on the run folder itself (no lock file), held until the block ends or the
+    process dies."""
+    fd = os.open(run_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError("another advfc process is running in this run folder", path=run_dir) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def claim_run(config: TrainConfig) -> Iterator[tuple[TrainConfig, Path, bool]]:
+    """(config, run folder, resumed) for `advfc train`, the folder locked while the block runs.
+
+    A new run needs an absent or empty `output_dir`; `resume` needs a run folder, whose saved
+    config is the run's config (only `progress` may differ). Nothing is written before the lock is
+    held and every check has passed."""
+    resumed = config.resume is not None
+    run_dir = Path(config.resume if resumed else config.output_dir)
+    if resumed:
+        check_run_dir(run_dir)
+    else:
+        make_dirs(run_dir)
+    with lock(run_dir):
+        if resumed:
+            progress = {"progress": config.progress} if "progress" in config.model_fields_set else {}
+            config = TrainConfig.load(run_dir / CONFIG, **progress)
+        else:
+            if is_run_dir(run_dir):
+                raise InputError("already holds a run; continue it with --resume, or choose another --output-dir", path=run_dir)
+            if any(run_dir.iterdir()):
+                raise InputError("is not empty; a new run needs an empty or new --output-dir", path=run_dir)
+            atomic_write_text(run_dir / CONFIG, CONFIG_HEADER + config.model_copy(update={"resume": None}).to_yaml())
+        yield config, run_dir, resumed
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, float]:

@@ -30,8 +30,9 @@ def load_examples(config) -> list[Example]:
     return load_xlam(source)
 
 
-def load_seed_pool(config, tokenizer, warn=None) -> list[Example]:
-    examples = load_examples(config)
+def load_seed_pool(config, tokenizer, warn=None, examples: list[Example] | None = None) -> list[Example]:
+    """The seeds that fit `max_prompt_tokens`, from `examples` (default: the config's train data)."""
+    examples = load_examples(config) if examples is None else examples
     texts = [render_chat(tokenizer, fc_messages(e)) for e in examples]
     lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
     pool = [e for e, n in zip(examples, lengths) if n <= config.max_prompt_tokens]

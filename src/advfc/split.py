@@ -17,7 +17,7 @@ from pydantic import Field
 from .config import BaseConfig
 from .data import BFCL_PIN, LIVE, NON_LIVE, load_bfcl
 from .errors import InputError
-from .io import atomic_write_json, read_json
+from .io import atomic_write_json, check_output, read_json
 
 DEFAULT_SPLIT = "resources/split.json"
 
@@ -25,7 +25,10 @@ DEFAULT_SPLIT = "resources/split.json"
 class SplitConfig(BaseConfig):
     seed: int = Field(0, description="Seed of the group ordering.")
     holdout_fraction: float = Field(0.2, ge=0, lt=1, description="Share of live groups held out for evaluation.")
-    out: Path = Field(Path("src/advfc/") / DEFAULT_SPLIT, description="Where to write the split file.")
+    out: Path = Field(
+        Path("split.json"),
+        description="Where to write the split file (use it with --split; the packaged split is src/advfc/" + DEFAULT_SPLIT + ").",
+    )
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,16 @@ def build_split(seed: int = 0, holdout_fraction: float = 0.2, data_dir: str | Pa
 
 
 def save_split(split: Split, path: str | Path) -> None:
+    check_output(path, what="a split file", ours=_is_split_file)
     atomic_write_json(path, split.to_dict())
+
+
+def _is_split_file(path: Path) -> bool:
+    try:
+        load_split(path)
+    except InputError:
+        return False
+    return True
 
 
 def load_split(path: str | Path | None = None) -> Split:
@@ -85,7 +97,7 @@ def load_split(path: str | Path | None = None) -> Split:
     else:
         d = read_json(path)
         source = path
-    if not isinstance(d, dict) or not isinstance(d.get("train"), dict) or not isinstance(d.get("eval"), dict):
+    if not isinstance(d, dict) or not all(_is_ids_by_category(d.get(side)) for side in ("train", "eval")):
         raise InputError("a split file needs 'train' and 'eval' objects mapping category -> ids", path=source)
     meta = {k: v for k, v in d.items() if k not in ("train", "eval")}
     split = Split(train=d["train"], eval=d["eval"], meta=meta)
@@ -93,6 +105,12 @@ def load_split(path: str | Path | None = None) -> Split:
     if overlap:
         raise InputError(f"train and eval share {len(overlap)} ids, e.g. {sorted(overlap)[0]}", path=source)
     return split
+
+
+def _is_ids_by_category(value) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in value.values()
+    )
 
 
 def read_json_resource(name: str) -> dict:

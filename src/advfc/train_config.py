@@ -11,6 +11,9 @@ from .config import BaseConfig, Categories
 from .data import LIVE, NON_LIVE
 
 TRAIN_CATEGORIES = [c for c in LIVE if c != "live_relevance"]
+# How a run reports, not what it computes: the only fields `--resume` takes besides the folder.
+RESUME_OVERRIDES = ("progress",)
+
 
 
 class TrainConfig(BaseConfig):
@@ -35,7 +38,7 @@ class TrainConfig(BaseConfig):
     warm_start_fc: bool = Field(True, description="SFT of F on clean seeds before the game.")
     warm_start_query: bool = Field(True, description="SFT of Q by back-translation before the game.")
     warm_start_examples: int = Field(96, ge=1, description="Seeds in the warm-start set (every category represented).")
-    warm_start_epochs: float = Field(1.0, gt=0, description="Passes over the warm-start set.")
+    warm_start_epochs: float = Field(1.0, gt=0, le=1000, description="Passes over the warm-start set.")
     warm_start_lr: float = Field(2e-4, gt=0, description="Warm-start learning rate.")
     warm_start_batch_size: int = Field(4, ge=1, description="Warm-start batch size.")
 
@@ -106,6 +109,17 @@ class TrainConfig(BaseConfig):
     @classmethod
     def _report_to(cls, value: list[str]) -> list[str]:
         return [] if value in (["none"], []) else value
+
+    @model_validator(mode="after")
+    def _resume_takes_the_saved_config(self):
+        given = sorted(self.model_fields_set - {"resume", *RESUME_OVERRIDES})
+        if self.resume is not None and given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise ValueError(
+                f"--resume continues a run with its saved config.yaml, so {flags} would be ignored; "
+                "drop it, or start a new run with --output-dir"
+            )
+        return self
 
     @model_validator(mode="after")
     def _batches_hold_whole_groups(self):
