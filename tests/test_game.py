@@ -137,6 +137,7 @@ def test_kill_at_points_of_the_event_stream_and_resume_ends_identical(tmp_path):
     reference, run = tmp_path / "reference", tmp_path / "killed"
     finish("train", "--output-dir", reference, *flags)
     points = kill_points(events(reference))
+    assert [e["seeds_done"] for e in events(reference) if e["event"] == "harvest"] == [1, 2]  # counted without a bar
     assert [p.get("phase", p.get("stage", p["event"])) for p in points] == [
         "warm_start_fc", "warm_start_query", "q_phase", "harvest", "f_phase", "evaluate"]
     for i, point in enumerate(points):

@@ -108,7 +108,7 @@ CASES = [
     Case("results is a folder", {"r.jsonl/x": ""}, score(), "is a folder"),
     Case("results missing", {}, score(), "r.jsonl: file not found"),
     Case("results nested 100000 deep", {"r.jsonl": nested(100_000) + "\n"}, score(), "r.jsonl:1: JSON nested deeper"),
-    Case("results 5.7 MB line of 300k calls", {"r.jsonl": jsonl({"id": "simple_python_0", "result": "[" + ", ".join(["f(a=1)"] * 300_000) + "]"})},
+    Case("results: a 2 MB line of 300k calls", {"r.jsonl": jsonl({"id": "simple_python_0", "result": "[" + ", ".join(["f(a=1)"] * 300_000) + "]"})},
          score(), "r.jsonl:1: line longer than the 256 KiB limit"),
     Case("results empty", {"r.jsonl": ""}, score(), "r.jsonl: no results"),
     Case("results integer of 5000 digits", {"r.jsonl": '{"id": "simple_python_0", "result": ' + "1" * 5000 + "}\n"}, score(), "r.jsonl:1: invalid JSON"),
