@@ -18,7 +18,7 @@ from advfc.errors import InputError
 
 @dataclass
 class State:
-    round: int = 1
+    round: int
     stage: str = "warm_start"
     seeds: list[str] = field(default_factory=list)
     done: bool = False
@@ -82,6 +82,7 @@ DAMAGE = {
     "truncated adapter": lambda ck: _truncate(ck / "adapters" / "fc" / "adapter_model.safetensors"),
     "round: true": _set("round", True),
     "unknown field": _set("payload", 1),
+    "missing field": lambda ck: (ck / "state.json").write_text(json.dumps({"stage": "q_phase"})),
     "extra pickle file": lambda ck: (ck / "adapters" / "fc" / "adapter_model.bin").write_bytes(b"x"),
     "no manifest": lambda ck: (ck / "manifest.json").unlink(),
     "manifest lists a .bin": lambda ck: (ck / "manifest.json").write_text(
@@ -103,15 +104,29 @@ def test_a_damaged_newest_checkpoint_falls_back_and_a_damaged_only_one_is_refuse
         checkpoint.load_latest(tmp_path, State)
 
 
+def rewrite(ck, name, obj):
+    """Replace a checkpoint file and record it in the manifest, as a crafted folder would."""
+    (ck / name).write_text(json.dumps(obj))
+    manifest = json.loads((ck / "manifest.json").read_text())
+    manifest["files"][name] = checkpoint._digest(ck / name)
+    (ck / "manifest.json").write_text(json.dumps(manifest))
+
+
 def test_a_hand_edited_checkpoint_with_a_fresh_manifest_is_still_type_checked(tmp_path):
     """The manifest guards against damage; the strict readers against a crafted folder."""
     ck = save(tmp_path)
-    (ck / "trainer.json").write_text(json.dumps({"format": 2, "optimizers": {"fc": {"state": 3}}, "rng": {}}))
-    files = json.loads((ck / "manifest.json").read_text())
-    files["files"]["trainer.json"] = checkpoint._digest(ck / "trainer.json")
-    (ck / "manifest.json").write_text(json.dumps(files))
+    rewrite(ck, "trainer.json", {"format": 2, "optimizers": {"fc": {"state": 3}}, "rng": {}})
     with pytest.raises(InputError, match="trainer.json: malformed optimiser or RNG state"):
         checkpoint.load(ck, State)
+    rewrite(ck, "state.json", {"round": "1"})
+    with pytest.raises(InputError, match="state.json: malformed game state: round: Input should be a valid integer"):
+        checkpoint.load(ck, State)
+
+
+def test_a_state_without_a_newer_defaulted_field_still_loads(tmp_path):
+    ck = save(tmp_path)
+    rewrite(ck, "state.json", {"round": 2})
+    assert checkpoint.load(ck, State)[0] == State(2)
 
 
 class Payload:

@@ -266,15 +266,16 @@ def verify(path: Path) -> None:
 
 
 def _game_state(data, state_type: type, path: Path):
-    """`state_type(**data)` once every field is present and of its declared type (strictly: no
-    `true` for a number, no string for a list)."""
+    """`state_type(**data)` once every field is of its declared type (strictly: no `true` for a
+    number, no string for a list); a field with a default may be missing (an older checkpoint)."""
     from pydantic import TypeAdapter, ValidationError
 
     hints = typing.get_type_hints(state_type)
-    names = [f.name for f in dataclasses.fields(state_type)]
-    if not isinstance(data, dict) or set(data) != set(names):
-        raise InputError(f"malformed game state: expected exactly the fields {', '.join(names)}", path=path)
-    for name in names:
+    fields = dataclasses.fields(state_type)
+    needed = {f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    if not isinstance(data, dict) or not needed <= set(data) <= {f.name for f in fields}:
+        raise InputError(f"malformed game state: expected the fields {', '.join(f.name for f in fields)}", path=path)
+    for name in data:
         try:
             TypeAdapter(hints[name]).validate_python(data[name], strict=True)
         except ValidationError as e:
