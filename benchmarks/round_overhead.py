@@ -40,7 +40,6 @@ import trl
 import yaml
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
-import advfc.attack
 import advfc.checker
 import advfc.checkpoint
 import advfc.game
@@ -135,11 +134,11 @@ for name in ("__call__", "apply_chat_template", "decode", "batch_decode"):
     meter.wrap(transformers.PreTrainedTokenizerBase, name, "tokenizer + chat template")
 for module in (advfc.prompts, advfc.seeds):
     meter.wrap(module, "render_chat", "tokenizer + chat template")
-for module, name in ((advfc.checker, "check"), (advfc.attack, "check"), (advfc.rewards, "grade"), (advfc.scoring, "check")):
+for module, name in ((advfc.checker, "check"), (advfc.rewards, "check"), (advfc.scoring, "check")):
     meter.wrap(module, name, "BFCL checker")
-meter.wrap(advfc.attack, "check_rewrite", "validity rules")
-meter.wrap(advfc.attack, "max_similarity", "validity rules")
-meter.wrap(advfc.game.QueryPhaseReward, "__call__", "reward glue")
+meter.wrap(advfc.rewards, "check_rewrite", "validity rules")
+meter.wrap(advfc.rewards, "max_similarity", "validity rules")
+meter.wrap(advfc.rewards.QueryPhaseReward, "__call__", "reward glue")
 meter.wrap(advfc.rewards.FCReward, "__call__", "reward glue")
 meter.wrap(transformers.Trainer, "train", "TRL trainer loop")
 meter.wrap(trl.GRPOTrainer, "__init__", "trainer construction")

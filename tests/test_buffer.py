@@ -40,5 +40,17 @@ def test_round_summary():
     rows = [row(a, 0, p_hat=0.0), row(a, 1, p_hat=1.0), row(b, 0, status="invalid", clean=0.0), row(c, 0, p_hat=0.0, clean=0.0)]
     s = round_summary(rows)
     assert s["validity_rate"] == 0.75 and s["attack_success"] == 0.5 and abs(s["attack_success_all"] - 2 / 3) < 1e-9
-    assert s["fc_accuracy_adversarial"] == 1 / 3 and s["rejections"] == {"drops value 10": 1}
+    assert s["fc_accuracy_adversarial"] == 1 / 3 and s["rejections"] == {"drops value": 1}
+    assert s["truncation_rate"] == 0.0
     assert json.dumps(s)
+
+
+def test_attack_success_is_measured_at_the_curriculum_level():
+    """Level-1 tactics still drawn at level 2 must not unlock level 3 by themselves."""
+    a = "simple_python_0"
+    rows = [{**row(a, 0, p_hat=0.0), "level": 1, "curriculum_level": 2},
+            {**row(a, 1, p_hat=1.0), "level": 2, "curriculum_level": 2},
+            {**row(a, 2, status="invalid"), "reasons": ["truncated"], "level": 2, "curriculum_level": 2}]
+    s = round_summary(rows)
+    assert s["attack_success"] == 0.5 and s["attack_success_at_level"] == 0.0
+    assert s["truncation_rate"] == 1 / 3

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from advfc.checker import DecodeError, check, decode, grade, is_call_attempt, partial_credit, standardize_string
+from advfc.checker import DecodeError, check, decode, standardize_string
 from advfc.data import Example, load_bfcl_ids
 
 SIMPLE, IRRELEVANCE, MULTIPLE = load_bfcl_ids(["simple_python_0", "irrelevance_0", "multiple_0"])
@@ -118,14 +118,14 @@ def test_operator_depth_bound_matches_the_official_recursion_limit():
 
 def test_categories_dispatch_like_eval_runner():
     right = "[calculate_triangle_area(base=10, height=5)]"
-    assert check(right, SIMPLE).valid
+    assert check(right, SIMPLE).correct
     assert check(right[:-1] + ", " + right[1:], SIMPLE).error_type == "simple_function_checker:wrong_count"
     assert check(right + ", " + right, SIMPLE).error_type == "ast_decoder:decoder_failed"
     assert check("nope", SIMPLE).error_type == "ast_decoder:decoder_failed"
-    assert check("nope", IRRELEVANCE).valid and check("[]", IRRELEVANCE).valid
+    assert check("nope", IRRELEVANCE).correct and check("[]", IRRELEVANCE).correct
     assert check("[f()]", IRRELEVANCE).error_type == "irrelevance_error:decoder_success"
     relevance = example("live_relevance", SIMPLE.tools, [])
-    assert check("[f()]", relevance).valid
+    assert check("[f()]", relevance).correct
     assert check("[]", relevance).error_type == "relevance_error:decoder_failed"
 
 
@@ -139,24 +139,24 @@ def test_verdict_keeps_the_decoded_calls():
 def test_parallel_is_order_free_and_greedy_like_bfcl():
     f = tool("f", {"a": {"type": "integer"}}, ["a"])
     ex = example("parallel", [f], [{"f": {"a": [1, 2]}}, {"f": {"a": [1]}}])
-    assert check("[f(a=2), f(a=1)]", ex).valid
+    assert check("[f(a=2), f(a=1)]", ex).correct
     # BFCL matches answers to calls greedily: the first answer takes f(a=1), the second finds nothing.
     assert check("[f(a=1), f(a=2)]", ex).error_type == "parallel_function_checker_no_order:cannot_find_match"
 
 
 def test_advfc_categories_follow_the_same_rules():
     f, g = tool("f", {"a": {"type": "integer"}}, ["a"]), tool("g", {"b": {"type": "float"}}, ["b"])
-    assert check("[g(b=2)]", example("multiple", [f, g], [{"g": {"b": [2.0]}}])).valid
+    assert check("[g(b=2)]", example("multiple", [f, g], [{"g": {"b": [2.0]}}])).correct
     both = example("parallel_multiple", [f, g], [{"f": {"a": [1]}}, {"g": {"b": [2.0]}}])
-    assert check("[g(b=2), f(a=1)]", both).valid
-    assert check("[f(a=1)]", example("simple", [f], [{"f": {"a": [1]}}])).valid
-    assert check("I can't.", example("irrelevance", [f], [])).valid
+    assert check("[g(b=2), f(a=1)]", both).correct
+    assert check("[f(a=1)]", example("simple", [f], [{"f": {"a": [1]}}])).correct
+    assert check("I can't.", example("irrelevance", [f], [])).correct
 
 
 def test_prompt_mode_keeps_dotted_names():
     factorial = tool("math.factorial", {"n": {"type": "integer"}}, ["n"])
     ex = example("simple", [factorial], [{"math.factorial": {"n": [5]}}])
-    assert check("[math.factorial(n=5)]", ex).valid
+    assert check("[math.factorial(n=5)]", ex).correct
     assert check("[math_factorial(n=5)]", ex).error_type == "simple_function_checker:wrong_func_name"
 
 
@@ -166,78 +166,6 @@ def test_prompt_mode_keeps_dotted_names():
 )
 def test_standardize_string_is_bfcls_regex(text):
     assert standardize_string(text) == re.sub(r"[ \,\.\/\-\_\*\^]", "", text).lower().replace("'", '"')
-
-
-# ----------------------------------------------------------------------------- beyond BFCL
-
-
-def test_partial_credit_ranks_near_misses():
-    right = "[calculate_triangle_area(base=10, height=5)]"
-    assert grade(right, SIMPLE).partial == 1.0
-    one_wrong = grade("[calculate_triangle_area(base=10, height=6)]", SIMPLE).partial
-    missing = grade("[calculate_triangle_area(base=10)]", SIMPLE).partial
-    no_args = grade("[calculate_triangle_area()]", SIMPLE).partial
-    wrong_name = grade("[triangle_area(base=10, height=5)]", SIMPLE).partial
-    doubled = grade(right[:-1] + ", " + right[1:], SIMPLE).partial
-    assert 1.0 > one_wrong > missing > no_args > wrong_name == 0.0
-    assert 0.0 < doubled < 1.0
-    assert grade("not a call", SIMPLE).partial == 0.0
-
-
-def test_partial_credit_stays_below_one():
-    f = tool("f", {"a": {"type": "integer"}}, ["a"])
-    ex = example("parallel", [f], [{"f": {"a": [1, 2]}}, {"f": {"a": [1]}}])
-    assert not check("[f(a=1), f(a=2)]", ex).valid
-    assert 0.0 < partial_credit(decode("[f(a=1), f(a=2)]"), ex) < 1.0
-
-
-def test_partial_credit_pairs_parallel_calls_best_first():
-    f = tool("f", {"a": {"type": "integer"}, "b": {"type": "integer"}}, ["a"])
-    ex = example("parallel", [f], [{"f": {"a": [1], "b": [0, ""]}}, {"f": {"a": [2], "b": [0, ""]}}])
-    assert grade("[f(a=2), f(a=1)]", ex).strict
-    one_right = grade("[f(a=2), f(a=3)]", ex).partial
-    assert one_right == pytest.approx((1 + (1 + 1 + 0) / 3) / 2)
-    assert grade("[f(a=2)]", ex).partial == pytest.approx(0.5)
-    assert grade("[f(a=2), f(a=1), f(a=1)]", ex).partial == pytest.approx(2 / 3)
-
-
-@pytest.mark.parametrize(
-    "raw, bfcl, strict",
-    [
-        ("I cannot help with that.", True, True),
-        ("[]", True, True),
-        ("", True, True),
-        ("No tool computes a triangle's area (the function list has none).", True, True),
-        ("The calculate_triangle_area tool does not apply here.", True, True),
-        ("[calculate_triangle_area(base=10, height=5)]", False, False),
-        ("calculate_triangle_area(base=10, height=5", True, False),
-        ("```python\ncalculate_triangle_area(base=10, height=5)\n```", True, False),
-        ("I will call calculate_triangle_area(base=10).", True, False),
-        ("[get_weather(city='Paris'", True, False),
-        ('{"name": "calculate_triangle_area", "arguments": {"base": 10}}', True, False),
-        ('[{"name": "other", "arguments": {}}]', True, False),
-        ("<tool_call>anything</tool_call>", True, False),
-    ],
-)
-def test_strict_abstention_differs_from_bfcl_on_malformed_calls(raw, bfcl, strict):
-    ex = example("irrelevance", SIMPLE.tools, [])
-    g = grade(raw, ex)
-    assert (g.verdict.valid, g.strict) == (bfcl, strict)
-    assert g.partial == float(strict)
-
-
-def test_call_attempt_needs_call_syntax_or_a_tool_name():
-    assert not is_call_attempt("Sorry (really) - no.", SIMPLE)
-    assert not is_call_attempt('The "calculate_triangle_area" tool needs sides I do not have (a = ?).', SIMPLE)
-    assert is_call_attempt('{"tool": "calculate_triangle_area"}', SIMPLE)
-    assert is_call_attempt("calculate_triangle_area (", SIMPLE)
-    assert not is_call_attempt(None, SIMPLE)
-
-
-def test_relevance_items_get_no_partial_credit():
-    relevance = example("live_relevance", SIMPLE.tools, [])
-    assert grade("[calculate_triangle_area(base=1)]", relevance).strict
-    assert grade("calculate_triangle_area(base=1", relevance).partial == 0.0
 
 
 def test_multiple_checks_only_the_expected_function():

@@ -28,7 +28,7 @@ def assert_same_verdicts(cases: list[dict], example_of) -> None:
     for case in cases:
         example = example_of(case)
         verdict = check(case["raw"], example)
-        if (verdict.valid, verdict.error_type) != (case["valid"], case["error_type"]):
+        if (verdict.correct, verdict.error_type) != (case["valid"], case["error_type"]):
             diffs.append((example.id, case, verdict))
     if diffs:
         pairs = Counter((c["error_type"] or "valid", v.error_type or "valid") for _, c, v in diffs)

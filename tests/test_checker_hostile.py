@@ -9,7 +9,8 @@ import builtins
 
 import pytest
 
-from advfc.checker import DecodeError, Verdict, check, decode, grade
+from advfc.checker import DecodeError, Verdict, check, decode
+from advfc.rewards import grade
 from advfc.data import Example, load_bfcl_ids
 
 SIMPLE, IRRELEVANCE, PARALLEL = load_bfcl_ids(["simple_python_0", "irrelevance_0", "parallel_0"])
@@ -48,7 +49,7 @@ def test_payload_inside_an_operator_never_runs(tmp_path, no_eval, index):
     pwned = tmp_path / "pwned"
     raw = payloads(pwned)[index]
     verdict = check(raw, SIMPLE)
-    assert (verdict.valid, verdict.error_type) == (False, "ast_decoder:decoder_failed")
+    assert (verdict.correct, verdict.error_type) == (False, "ast_decoder:decoder_failed")
     for example in ALL:
         grade(raw, example)
     with pytest.raises(DecodeError):
@@ -127,7 +128,7 @@ def test_hostile_output_gets_a_verdict(name, no_eval):
     for example in ALL:
         verdict = check(raw, example)
         assert isinstance(verdict, Verdict)
-        assert verdict.valid == (verdict.error_type is None)
+        assert verdict.correct == (verdict.error_type is None)
         g = grade(raw, example)
         assert 0.0 <= g.partial <= 1.0
 
@@ -144,7 +145,7 @@ def test_huge_arithmetic_is_refused_before_it_is_computed(name):
 @pytest.mark.parametrize("raw", [None, 123, ["[f(a=1)]"], b"[f(a=1)]", {"result": "x"}])
 def test_non_text_output_is_a_decoding_failure(raw):
     assert check(raw, SIMPLE).error_type == "ast_decoder:decoder_failed"
-    assert check(raw, IRRELEVANCE).valid
+    assert check(raw, IRRELEVANCE).correct
     assert grade(raw, SIMPLE).partial == 0.0
 
 

@@ -1,160 +1,54 @@
-"""Scoring the query model's rewrites against the FC model: parse, check validity, sample the FC
-model k times on each valid rewrite, judge each answer with the BFCL checker, turn p-hat into r_Q.
-
-The GRPO reward of the query phase and the harvest both go through `score_rewrites`, so what Q is
-trained on and what lands in the buffer are measured the same way. All FC answers of one call are
-generated together, so rewrites of one seed share the seed's prompt prefix in the generator.
+"""The harvest: the query model rewrites seeds, every rewrite is scored against the FC model
+(`rewards.score_rewrites`, the same path as the Q-phase reward) and becomes one buffer row.
+`advfc attack` runs the same harvest against any model, trained by advfc or not.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
 
-from .checker import Verdict, check
-from .data import Example
-from .generation import Generator, SamplingParams
-from .prompts import fc_messages, gold_call_text
-from .query import parse_rewrite, query_messages
-from .rewards import query_reward
-from .validity import INVALID, VALID, Validity, ValidityRules, check_rewrite, max_similarity
+from pydantic import Field
 
-
-@dataclass(frozen=True)
-class AttackSettings:
-    k: int = 4
-    fc_temperature: float = 0.7
-    fc_max_new_tokens: int = 64
-    reward_mode: str = "zero_sum"
-    target_failure: float = 0.3
-    lambda_div: float = 0.2
-    rules: ValidityRules = field(default_factory=ValidityRules)
-
-
-@dataclass(frozen=True)
-class AttackResult:
-    query: str | None
-    validity: Validity
-    verdicts: tuple[Verdict, ...] = ()
-    max_sim: float = 0.0
-    reward: float = 0.0
-
-    @property
-    def p_hat(self) -> float | None:
-        return sum(v.valid for v in self.verdicts) / len(self.verdicts) if self.verdicts else None
-
-
-def sample_fc(examples: list[Example], fc: Generator, settings: AttackSettings, seed: int) -> list[list[Verdict]]:
-    """k FC answers per example, each judged by the BFCL checker (one generation call)."""
-    if not examples:
-        return []
-    params = SamplingParams(
-        max_new_tokens=settings.fc_max_new_tokens,
-        temperature=settings.fc_temperature,
-        n=settings.k,
-        seed=seed,
-    )
-    outputs = fc.generate([fc_messages(ex) for ex in examples], params)
-    return [[check(c.text, ex) for c in completions] for ex, completions in zip(examples, outputs)]
-
-
-def pass_rates(examples: list[Example], fc: Generator, settings: AttackSettings, seed: int) -> dict[str, float]:
-    """The FC model's pass rate on each example's clean query (the curriculum's difficulty)."""
-    verdicts = sample_fc(examples, fc, settings, seed)
-    return {ex.id: sum(v.valid for v in vs) / len(vs) for ex, vs in zip(examples, verdicts)}
-
-
-class Judge:
-    """Optional reference-model check that a rewrite still asks for the gold call (off by default)."""
-
-    def __init__(self, generator: Generator):
-        self.generator = generator
-
-    def agrees(self, pairs: list[tuple[Example, str]]) -> list[bool]:
-        conversations = [
-            [
-                {
-                    "role": "user",
-                    "content": (
-                        f"Original request: {seed.query}\nRewritten request: {query}\n"
-                        f"Correct call for the original: {gold_call_text(seed)}\n"
-                        "Is exactly this call still the correct answer to the rewritten request, with "
-                        "the same argument values? Answer yes or no."
-                    ),
-                }
-            ]
-            for seed, query in pairs
-        ]
-        replies = self.generator.generate(conversations, SamplingParams(max_new_tokens=4))
-        return [r[0].text.strip().lower().startswith("yes") for r in replies]
-
-
-def score_rewrites(
-    seeds: list[Example],
-    raw_outputs: list[str],
-    groups: list,
-    fc: Generator,
-    settings: AttackSettings,
-    *,
-    seed: int = 0,
-    judge: Judge | None = None,
-) -> list[AttackResult]:
-    """r_Q for each raw query-model output (`groups[i]`: which rewrites compete for diversity)."""
-    queries = [parse_rewrite(raw) for raw in raw_outputs]
-    validity = [check_rewrite(q, ex, gold_call_text(ex), settings.rules) for q, ex in zip(queries, seeds)]
-    if judge is not None:
-        todo = [i for i, v in enumerate(validity) if v.valid]
-        for i, ok in zip(todo, judge.agrees([(seeds[i], queries[i]) for i in todo])):
-            if not ok:
-                validity[i] = Validity(INVALID, ("judge: not the same call",))
-    scored = [i for i, v in enumerate(validity) if v.status == VALID]
-    verdicts = dict(zip(scored, sample_fc([seeds[i].with_query(queries[i]) for i in scored], fc, settings, seed)))
-    results = []
-    for i, (query, v) in enumerate(zip(queries, validity)):
-        rivals = [q for j, q in enumerate(queries) if j != i and groups[j] == groups[i] and q]
-        sim = max_similarity(query, rivals) if query else 0.0
-        vs = tuple(verdicts.get(i, ()))
-        p_hat = sum(x.valid for x in vs) / len(vs) if vs else None
-        reward = query_reward(
-            v.status,
-            p_hat,
-            mode=settings.reward_mode,
-            target_failure=settings.target_failure,
-            max_sim=sim,
-            lambda_div=settings.lambda_div,
-        )
-        results.append(AttackResult(query, v, vs, sim, reward))
-    return results
+from .buffer import AdversarialBuffer, round_summary, whole_seeds
+from .config import BaseConfig, Categories
+from .curriculum import choose_tactics
+from .data import Example, load_bfcl
+from .generation import Generator, SamplingParams, build_generator
+from .prompts import gold_call_text
+from .query import query_messages
+from .rewards import QueryRewardSettings, pass_rates, score_rewrites
+from .split import load_split
+from .validity import Judge, ValidityRules, build_judge
 
 
 def attack_seeds(
     seeds: list[Example],
     query_gen: Generator,
     fc_gen: Generator,
-    settings: AttackSettings,
+    settings: QueryRewardSettings,
     *,
     per_seed: int,
     level: int,
     round_index: int,
     q_params: SamplingParams,
-    seed: int = 0,
+    rng_seed: int = 0,
     clean_rates: dict[str, float] | None = None,
     judge: Judge | None = None,
 ) -> list[dict]:
     """Q rewrites each seed `per_seed` times (tactics drawn for the curriculum level), every
     rewrite is scored against F; one buffer row per rewrite, valid or not, seeds kept together."""
-    from .curriculum import choose_tactics
-
     conversations, meta = [], []
     for ex in seeds:
-        rng = random.Random(f"{seed}:{round_index}:harvest:{ex.id}")
+        rng = random.Random(f"{rng_seed}:{round_index}:harvest:{ex.id}")
         for i, t in enumerate(choose_tactics(level, per_seed, rng)):
             conversations.append(query_messages(ex, gold_call_text(ex), t))
             meta.append((ex, i, t))
-    raws = [out[0].text for out in query_gen.generate(conversations, q_params)]
+    outputs = [out[0] for out in query_gen.generate(conversations, q_params)]
     results = score_rewrites(
-        [m[0] for m in meta], raws, [m[0].id for m in meta], fc_gen, settings,
-        seed=q_params.seed + 1, judge=judge,
+        [m[0] for m in meta], [o.text for o in outputs], [m[0].id for m in meta], fc_gen, settings,
+        truncated=[o.finish_reason == "length" for o in outputs], rng_seed=q_params.seed + 1, judge=judge,
     )
     rates = clean_rates or {}
     return [
@@ -167,29 +61,25 @@ def attack_seeds(
             "level": t.level,
             "curriculum_level": level,
             "query": res.query,
-            "raw": raw[:2000],
+            "raw": out.text[:2000],
+            "finish_reason": out.finish_reason,
             "status": res.validity.status,
             "reasons": list(res.validity.reasons),
             "p_hat": res.p_hat,
             "p_hat_clean": rates.get(ex.id),
-            "verdicts": [v.valid for v in res.verdicts],
-            "error_types": [v.error_type for v in res.verdicts],
+            "verdicts": [g.strict for g in res.grades],
+            "error_types": [g.error_type for g in res.grades],
+            "fc_answers": [text[:500] for text in res.answers],
             "max_sim": res.max_sim,
+            "task_reward": res.task_reward,
             "reward": res.reward,
             "seed": ex.to_record(),
         }
-        for (ex, i, t), raw, res in zip(meta, raws, results)
+        for (ex, i, t), out, res in zip(meta, outputs, results)
     ]
 
 
 # ----------------------------------------------------------------------------- `advfc attack`
-
-from pathlib import Path  # noqa: E402
-from typing import Literal  # noqa: E402
-
-from pydantic import Field  # noqa: E402
-
-from .config import BaseConfig, Categories  # noqa: E402
 
 
 class AttackConfig(BaseConfig):
@@ -217,11 +107,6 @@ class AttackConfig(BaseConfig):
 def run_attack(config: AttackConfig, progress=None) -> dict:
     """Attack a model with a query model: every rewrite, valid or not, with F's verdicts; seeds
     already in `out` are skipped, so an interrupted attack resumes."""
-    from .buffer import AdversarialBuffer, round_summary, whole_seeds
-    from .data import load_bfcl
-    from .generation import build_generator
-    from .split import load_split
-
     split = load_split()
     seeds = []
     for category in config.categories:
@@ -235,8 +120,8 @@ def run_attack(config: AttackConfig, progress=None) -> dict:
     if todo:
         query_gen = build_generator(config.query_model, "hf", batch_size=config.batch_size)
         fc_gen = build_generator(config.fc_model, config.backend, batch_size=config.batch_size)
-        judge = Judge(build_generator(config.judge_model, "auto", batch_size=config.batch_size)) if config.judge_model else None
-        settings = AttackSettings(
+        judge = build_judge(config.judge_model, batch_size=config.batch_size) if config.judge_model else None
+        settings = QueryRewardSettings(
             k=config.k,
             fc_temperature=config.fc_temperature,
             fc_max_new_tokens=config.fc_max_new_tokens,
@@ -248,7 +133,7 @@ def run_attack(config: AttackConfig, progress=None) -> dict:
         for start in range(0, len(todo), 4):
             chunk = todo[start : start + 4]
             buffer.append(attack_seeds(chunk, query_gen, fc_gen, settings, per_seed=config.per_seed, level=config.level,
-                                       round_index=0, q_params=q_params, seed=config.seed, clean_rates=rates, judge=judge))
+                                       round_index=0, q_params=q_params, rng_seed=config.seed, clean_rates=rates, judge=judge))
             if progress:
                 progress(len(done) + start + len(chunk), len(seeds))
     return round_summary([r for r in buffer.rows() if r["seed_id"] in {e.id for e in seeds}])

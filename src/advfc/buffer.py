@@ -15,6 +15,7 @@ from pathlib import Path
 from .data import Example, example_from_record
 from .errors import InputError
 from .io import append_jsonl, iter_jsonl, repair_jsonl
+from .validity import TRUNCATED, reason_class
 
 
 class AdversarialBuffer:
@@ -104,8 +105,10 @@ def round_summary(rows: list[dict]) -> dict:
     if not rows:
         return {"queries": 0}
     valid = [r for r in rows if r["status"] == "valid"]
-    solved = [r for r in valid if r["p_hat_clean"] >= 0.5]
-    reasons = Counter(reason.split(" (")[0] for r in rows for reason in r["reasons"])
+    solved = [r for r in valid if r["p_hat_clean"] is not None and r["p_hat_clean"] >= 0.5]
+    # The curriculum advances on attacks made with the current level's tactics only.
+    at_level = [r for r in solved if r.get("level") == r.get("curriculum_level")]
+    reasons = Counter(reason_class(reason) for r in rows for reason in r["reasons"])
     errors = Counter(e for r in valid for e in r["error_types"] if e)
     seeds = {r["seed_id"]: r["p_hat_clean"] for r in rows}
     return {
@@ -113,7 +116,9 @@ def round_summary(rows: list[dict]) -> dict:
         "validity_rate": len(valid) / len(rows),
         "fc_accuracy_clean": sum(seeds.values()) / len(seeds),
         "fc_accuracy_adversarial": sum(r["p_hat"] for r in valid) / len(valid) if valid else None,
+        "truncation_rate": sum(TRUNCATED in r["reasons"] for r in rows) / len(rows),
         "attack_success": sum(1 - r["p_hat"] for r in solved) / len(solved) if solved else 0.0,
+        "attack_success_at_level": sum(1 - r["p_hat"] for r in at_level) / len(at_level) if at_level else 0.0,
         "attack_success_all": sum(1 - r["p_hat"] for r in valid) / len(valid) if valid else 0.0,
         "rejections": dict(reasons.most_common()),
         "error_types": dict(errors.most_common()),

@@ -8,17 +8,14 @@ anything else inside an operator is a decoding failure. `docs/scoring.md` lists 
 the verdict differs from the official one, and the golden files in `tests/golden` (judged by the
 official package) pin the rest case for case.
 
-On top of BFCL, the rewards need two things it does not give: `partial_credit` for near misses
-and a strict abstention test (`grade`), because BFCL counts a malformed call as an abstention.
-Standard library only: this runs in the reward hot path and in CI without bfcl-eval.
+Nothing here is reward-specific (partial credit and the strict abstention test live in
+`rewards.py`). Standard library only: this runs in the reward hot path and in CI without bfcl-eval.
 """
 
 from __future__ import annotations
 
 import ast
-import functools
 import operator
-import re
 from dataclasses import dataclass
 
 from .data import Example, is_irrelevance, is_relevance
@@ -30,7 +27,7 @@ class DecodeError(Exception):
 
 @dataclass(frozen=True)
 class Verdict:
-    valid: bool
+    correct: bool
     error_type: str | None
     error: str = ""
     decoded: list | None = None
@@ -277,7 +274,7 @@ def _function(tool, call, answer):
         if param not in args:
             return "simple_function_checker:missing_required", f"Missing required parameter: {param!r}."
     for param, value in args.items():
-        failure = _param(param, value, props, answer)
+        failure = check_param(param, value, props, answer)
         if failure:
             return failure
     for param in answer:
@@ -289,7 +286,7 @@ def _function(tool, call, answer):
     return None
 
 
-def _param(param, value, props, answer):
+def check_param(param, value, props, answer):
     """The per-parameter part of simple_function_checker: type, then value."""
     if param not in props or param not in answer:
         return "simple_function_checker:unexpected_param", f"Unexpected parameter: {param!r}."
@@ -424,101 +421,3 @@ def _list_dict(param, value, accepted):
             return None
     return failure
 
-
-# ----------------------------------------------------------------------------- beyond BFCL: rewards
-
-# A near miss must never pay as much as a hit.
-_NEAR_MISS_CAP = 0.99
-_CALL_SHAPE = re.compile(
-    r"(?<![\w.])[A-Za-z_][\w.]*\(\s*(?:\)|\*\*|[A-Za-z_]\w*\s*=)"  # name() / name(**kw / name(arg=
-    r"|<\s*/?\s*(?:tool_?call|function_?call|TOOLCALL)\b"  # tool-call tags
-    r"""|["'](?:name|function)["']\s*:\s*["'][^"']+["']\s*,\s*["'](?:arguments|parameters|args)["']""",  # JSON calls
-    re.IGNORECASE,
-)
-
-
-@functools.lru_cache(maxsize=4096)
-def _tool_mention(names: tuple[str, ...]) -> re.Pattern:
-    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    return re.compile(rf"""(?<![\w.])(?:{alternatives})\s*\(|:\s*["'](?:{alternatives})["']""")
-
-
-def is_call_attempt(raw: str, example: Example) -> bool:
-    """Text that tries to call a function: a listed tool's name followed by `(` or quoted as a JSON
-    value, `name(arg=...`, `name()`, `name(**...`, a JSON call object, or a tool-call tag. Prose
-    may name a tool, quote it, or put `word (x = 1)` in parentheses."""
-    if not isinstance(raw, str):
-        return False
-    if _CALL_SHAPE.search(raw):
-        return True
-    names = tuple(t["name"] for t in example.tools if t.get("name"))
-    return bool(names) and bool(_tool_mention(names).search(raw))
-
-
-def partial_credit(calls: list | None, example: Example) -> float:
-    """Credit in [0, 1) for a wrong answer: gold and model calls are paired best-first by what a
-    pair earns (right name 1/3, share of required arguments present 1/3, share of arguments whose
-    value BFCL's per-parameter rules accept 1/3), summed over the larger of the two call counts."""
-    gold = example.answers
-    if not calls or not gold or not is_call_list(calls):
-        return 0.0
-    tools = {}
-    for tool in example.tools:
-        tools.setdefault(tool.get("name"), tool)
-    pairs = []
-    for g, answer in enumerate(gold):
-        name, accepted = next(iter(answer.items()))
-        for c, call in enumerate(calls):
-            credit = _call_credit(call, name, accepted, tools.get(name))
-            if credit > 0:
-                pairs.append((credit, g, c))
-    used_gold, used_calls, total = set(), set(), 0.0
-    for credit, g, c in sorted(pairs, key=lambda pair: (-pair[0], pair[1], pair[2])):
-        if g not in used_gold and c not in used_calls:
-            used_gold.add(g)
-            used_calls.add(c)
-            total += credit
-    return min(total / max(len(gold), len(calls)), _NEAR_MISS_CAP)
-
-
-def _call_credit(call: dict, name: str, accepted: dict, tool: dict | None) -> float:
-    if name not in call or tool is None:
-        return 0.0
-    args = call[name]
-    schema = tool.get("parameters") or {}
-    props, required = schema.get("properties") or {}, schema.get("required") or []
-    present = sum(p in args for p in required) / len(required) if required else 1.0
-    judged = set(args) | {p for p, options in accepted.items() if "" not in options}
-    if not judged:
-        return (2 + present) / 3
-    good = sum(1 for p in judged if p in args and _param_ok(p, args[p], props, accepted))
-    return (1 + present + good / len(judged)) / 3
-
-
-def _param_ok(param, value, props, accepted) -> bool:
-    try:
-        return _param(param, value, props, accepted) is None
-    except Exception:
-        return False
-
-
-@dataclass(frozen=True)
-class Grade:
-    """Both verdicts: BFCL's, and advfc's strict one (which, on irrelevance items, also rejects a
-    malformed call attempt that BFCL counts as an abstention), plus partial credit (1.0 if strict)."""
-
-    verdict: Verdict
-    strict: bool
-    partial: float
-
-
-def grade(raw: str, example: Example) -> Grade:
-    """What the FC reward needs from one output, decoding it once."""
-    verdict = check(raw, example)
-    if is_irrelevance(example.category):
-        strict = verdict.valid and not (verdict.decoded is None and is_call_attempt(raw, example))
-        return Grade(verdict, strict, 1.0 if strict else 0.0)
-    if verdict.valid:
-        return Grade(verdict, True, 1.0)
-    partial = 0.0 if is_relevance(example.category) else partial_credit(verdict.decoded, example)
-    return Grade(verdict, False, partial)

@@ -193,6 +193,41 @@ def score(
         console.print(f"  {n:>6}  {error_type}", highlight=False)
 
 
+@app.command("validate")
+def validate(
+    rewrites: Path = typer.Argument(..., help='Rewrites, one {"seed_id", "rewrite"} per line (optional "finish_reason").'),
+    out: Path = typer.Option(..., "--out", help='Where to write {"seed_id", "rewrite", "valid", "reasons"} per line.'),
+    data: Optional[Path] = typer.Option(None, "--data", help="Seeds that are not BFCL ids: advfc example rows (advfc data export)."),
+    judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Also ask this reference model (folder, hub id or endpoint)."),
+    max_similarity: float = typer.Option(0.9, "--max-similarity", help="Reject rewrites at least this similar to the original."),
+    max_length_ratio: float = typer.Option(3.0, "--max-length-ratio", help="Longest rewrite relative to the original."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out (and its summary)."),
+):
+    """Check any set of rewrites against the guard: per row valid or not with its reasons, in input
+    order, plus a summary (OUT.summary.json) of the validity rate and the rejections per reason."""
+    from .io import atomic_write_json, write_jsonl
+    from .validity import ValidityRules, build_judge, read_rewrites, resolve_seeds, validate_rewrites
+
+    summary_path = out.with_name(out.stem + ".summary.json")
+    for target in (out, summary_path):
+        if target.resolve() in {rewrites.resolve(), *([data.resolve()] if data else [])}:
+            raise InputError("--out would overwrite an input file", path=target)
+        if target.exists() and not overwrite:
+            raise InputError("already exists; choose another --out or pass --overwrite", path=target)
+    rows = read_rewrites(rewrites)
+    seeds = resolve_seeds(rows, rewrites, data)
+    judge = build_judge(judge_model) if judge_model else None
+    results, summary = validate_rewrites(rows, seeds, ValidityRules(max_similarity, max_length_ratio), judge)
+    write_jsonl(out, results)
+    atomic_write_json(summary_path, summary)
+    console.print(f"{summary['valid']}/{summary['rows']} valid ({summary['validity_rate']:.1%}); verdicts in {out}, summary in {summary_path}")
+    table = Table("rejected by", "rows", "rate")
+    for reason, tally in summary["rejections"].items():
+        table.add_row(reason, str(tally["rows"]), f"{tally['rate']:.1%}")
+    if summary["rejections"]:
+        console.print(table)
+
+
 # ----------------------------------------------------------------------------- training
 
 

@@ -224,7 +224,7 @@ def score_category(out: Path, category: str, examples: list[Example]) -> list[di
     for e in examples:
         v = check(results[e.id], e)
         called = v.decoded is not None and not is_empty_output(v.decoded)
-        verdicts.append({"id": e.id, "valid": v.valid, "error_type": v.error_type, "error": v.error, "called": called})
+        verdicts.append({"id": e.id, "valid": v.correct, "error_type": v.error_type, "error": v.error, "called": called})
     write_jsonl(score_path(out, category), verdicts)
     return verdicts
 

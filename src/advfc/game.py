@@ -14,15 +14,16 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from . import checkpoint
-from .attack import AttackSettings, Judge, attack_seeds, pass_rates, score_rewrites
+from .attack import attack_seeds
 from .buffer import AdversarialBuffer, round_summary, whole_seeds
-from .curriculum import CurriculumState, advance, choose_tactics, partial_weight, select_seeds, target_failure
+from .curriculum import CurriculumState, advance, bucket, choose_tactics, partial_weight, select_seeds, target_failure
 from .data import Example
 from .errors import InputError
 from .evaluation import EvalConfig, evaluate
@@ -31,14 +32,15 @@ from .io import append_jsonl, repair_jsonl
 from .players import FC, QUERY, LoraSettings, PhaseSettings, Players, rows_needed
 from .prompts import fc_messages, gold_call_text
 from .query import query_messages
-from .rewards import FCReward, completion_text
+from .report import write_run_report
+from .rewards import FCReward, QueryPhaseReward, QueryRewardSettings, pass_rates
 from .robustness import evaluate_robustness, robustness_set
-from .seeds import load_examples, load_seed_pool, warm_start_examples
+from .runlog import RunLog, claim_run
+from .seeds import TokenBudgets, load_examples, load_seed_pool, target_text, token_budgets, warm_start_examples
 from .train_config import TrainConfig
-from .validity import ValidityRules
+from .validity import Judge, ValidityRules, build_judge
 
 ROUND_STAGES = ("select_seeds", "q_phase", "harvest", "f_phase", "evaluate")
-ABSTAIN = "None of the provided functions can be used for this request."
 
 
 @dataclass
@@ -66,6 +68,8 @@ class Game:
         self.state = GameState()
         self.players: Players | None = None
         self.pool: dict[str, Example] = {}
+        self.budgets: TokenBudgets | None = None
+        self._judge: Judge | None = None
 
     # ------------------------------------------------------------------ the loop
 
@@ -99,13 +103,13 @@ class Game:
             steps=max(1, round(c.warm_start_epochs * len(examples) / c.warm_start_batch_size)),
             lr=c.warm_start_lr,
             batch_size=c.warm_start_batch_size,
-            max_length=c.max_prompt_tokens + c.f_max_new_tokens,
+            max_length=c.max_prompt_tokens + self.budgets.fc,
             gradient_checkpointing=c.gradient_checkpointing,
         )
         if c.eval_base:
             self.evaluate_fc("base", adapter=BASE_ADAPTER)
         if c.warm_start_fc:
-            rows = [{"prompt": fc_messages(e), "completion": [{"role": "assistant", "content": gold_call_text(e) if e.answers else ABSTAIN}]} for e in examples]
+            rows = [{"prompt": fc_messages(e), "completion": [{"role": "assistant", "content": target_text(e)}]} for e in examples]
             self.players.sft(FC, rows, settings, self.phase_dir("warm_start_fc"), report_to=c.report_to, seed=c.seed,
                              on_log=self.log.trainer_logs("warm_start_fc", self.state.round))
         if c.warm_start_query:
@@ -124,7 +128,7 @@ class Game:
         rng = random.Random(f"{c.seed}:{self.state.round}:seeds")
         pool = sorted(self.pool)
         candidates = rng.sample(pool, min(c.calibration_pool, len(pool)))
-        rates = pass_rates([self.pool[i] for i in candidates], self.players.generator(FC), self.attack_settings(), self.round_seed(1))
+        rates = pass_rates([self.pool[i] for i in candidates], self.players.generator(FC), self.reward_settings(), self.round_rng_seed(1))
         self.curriculum = CurriculumState.from_dict({**cur.to_dict(), "pass_rates": {**cur.pass_rates, **rates}})
         self.state.round_seeds = select_seeds(rates, c.seeds_per_round, cur.level, rng)
         self.state.round_log = {"calibration_pass_rate": sum(rates.values()) / max(len(rates), 1)}
@@ -143,11 +147,13 @@ class Game:
             seed = seeds[i % len(seeds)]
             rows.append({
                 "prompt": query_messages(seed, gold_call_text(seed), t),
-                "seed": json.dumps(seed.to_dict()),
+                "example": json.dumps(seed.to_dict()),
                 "group": f"{i}",
                 "tactic": t.name,
             })
-        reward = QueryPhaseReward(self.players.generator(FC), self.attack_settings(), self.round_seed(2))
+        reward = QueryPhaseReward(self.players.generator(FC), self.reward_settings(), self.round_rng_seed(2),
+                                  max_new_tokens=settings.max_new_tokens, eos_token_ids=self.players.stop_token_ids(),
+                                  judge=self.judge())
         history = self.players.grpo(QUERY, rows, [reward], settings, self.phase_dir("q"), report_to=c.report_to,
                                     seed=c.seed + self.state.round, on_log=self.log.trainer_logs("q_phase", self.state.round))
         self.state.round_log.update(q_reward_mean=_mean(h.get("reward") for h in history), **reward.summary())
@@ -182,7 +188,7 @@ class Game:
         reward = FCReward(w_partial=partial_weight(self.curriculum.level, c.w_partial))
         history = self.players.grpo(FC, rows, [reward], settings, self.phase_dir("f"), report_to=c.report_to,
                                     seed=c.seed + self.state.round, on_log=self.log.trainer_logs("f_phase", self.state.round))
-        self.state.round_log["f_reward_mean"] = _mean(h.get("reward") for h in history)
+        self.state.round_log.update(f_reward_mean=_mean(h.get("reward") for h in history), **reward.summary())
 
     def evaluate(self) -> None:
         """Held-out BFCL categories and the frozen robustness set; log; advance the curriculum."""
@@ -203,7 +209,7 @@ class Game:
         }
         self.curriculum = advance(
             cur,
-            harvest.get("attack_success", 0.0),
+            harvest.get("attack_success_at_level", 0.0),
             threshold=c.unlock_threshold,
             max_rounds_per_level=c.max_rounds_per_level,
             round_index=self.state.round,
@@ -214,8 +220,6 @@ class Game:
 
     def finish(self) -> None:
         """Final adapters as plain PEFT folders, and the before/after report."""
-        from .report import write_run_report
-
         self.players.save_adapters(self.run_dir / "final")
         write_run_report(self.run_dir)
         self.state.done = True
@@ -226,12 +230,13 @@ class Game:
     def harvest_seeds(self, seeds: list[Example], query_gen, fc_gen) -> list[dict]:
         c = self.config
         return attack_seeds(
-            seeds, query_gen, fc_gen, self.attack_settings(),
+            seeds, query_gen, fc_gen, self.reward_settings(),
             per_seed=c.harvest_per_seed,
             level=self.curriculum.level,
             round_index=self.state.round,
-            q_params=SamplingParams(max_new_tokens=c.q_max_new_tokens, temperature=c.q_temperature, seed=self.round_seed(3)),
-            seed=c.seed,
+            q_params=SamplingParams(max_new_tokens=self.budgets.query, temperature=c.q_temperature,
+                                    seed=self.round_rng_seed(3)),
+            rng_seed=c.seed,
             clean_rates=self.curriculum.pass_rates,
             judge=self.judge(),
         )
@@ -275,12 +280,12 @@ class Game:
 
     # ------------------------------------------------------------------ settings
 
-    def attack_settings(self) -> AttackSettings:
+    def reward_settings(self) -> QueryRewardSettings:
         c = self.config
-        return AttackSettings(
+        return QueryRewardSettings(
             k=c.k,
             fc_temperature=c.fc_temperature,
-            fc_max_new_tokens=c.f_max_new_tokens,
+            fc_max_new_tokens=self.budgets.fc,
             reward_mode=c.reward_mode,
             target_failure=target_failure(self.curriculum.level),
             lambda_div=c.lambda_div,
@@ -289,24 +294,20 @@ class Game:
 
     def q_settings(self) -> PhaseSettings:
         c = self.config
-        return PhaseSettings(c.q_steps, c.q_lr, c.q_batch_size, c.q_num_generations, c.q_max_new_tokens, c.q_temperature,
-                             c.max_prompt_tokens + c.q_max_new_tokens, c.gradient_checkpointing)
+        return PhaseSettings(c.q_steps, c.q_lr, c.q_batch_size, c.q_num_generations, self.budgets.query, c.q_temperature,
+                             c.max_prompt_tokens + self.budgets.query, c.gradient_checkpointing)
 
     def f_settings(self) -> PhaseSettings:
         c = self.config
-        return PhaseSettings(c.f_steps, c.f_lr, c.f_batch_size, c.f_num_generations, c.f_max_new_tokens, c.f_temperature,
-                             c.max_prompt_tokens + c.f_max_new_tokens, c.gradient_checkpointing)
+        return PhaseSettings(c.f_steps, c.f_lr, c.f_batch_size, c.f_num_generations, self.budgets.fc, c.f_temperature,
+                             c.max_prompt_tokens + self.budgets.fc, c.gradient_checkpointing)
 
     def judge(self) -> Judge | None:
-        if not self.config.judge_model:
-            return None
-        if not hasattr(self, "_judge"):
-            from .generation import build_generator
-
-            self._judge = Judge(build_generator(self.config.judge_model, "auto", batch_size=self.config.generation_batch_size))
+        if self.config.judge_model and self._judge is None:
+            self._judge = build_judge(self.config.judge_model, batch_size=self.config.generation_batch_size)
         return self._judge
 
-    def round_seed(self, salt: int) -> int:
+    def round_rng_seed(self, salt: int) -> int:
         return self.config.seed * 1_000_003 + self.state.round * 101 + salt
 
     def phase_dir(self, name: str) -> Path:
@@ -347,6 +348,12 @@ class Game:
         self.pool = {e.id: e for e in load_seed_pool(c, self.players.tokenizer, warn, examples)}
         if not self.pool:
             raise InputError("no training seed fits max_prompt_tokens; raise it or choose other train data")
+        if c.budgets_from_seeds:
+            self.budgets = token_budgets(list(self.pool.values()), self.players.tokenizer,
+                                         q_floor=c.q_max_new_tokens, f_floor=c.f_max_new_tokens)
+        else:
+            self.budgets = TokenBudgets(c.q_max_new_tokens, c.f_max_new_tokens, 0, 0)
+        self.log.event("budgets", **asdict(self.budgets))
 
     def save(self) -> None:
         self.state.buffer_rows = len(self.buffer)
@@ -364,38 +371,6 @@ class Game:
         return {"run_dir": str(self.run_dir), "rounds": self.state.round - 1, "buffer_rows": len(self.buffer)}
 
 
-class QueryPhaseReward:
-    """r_Q as a TRL reward function: the dataset rows carry the seed and the rewrite's group."""
-
-    __name__ = "query_reward"
-
-    def __init__(self, fc_generator, settings: AttackSettings, seed: int):
-        self.fc = fc_generator
-        self.settings = settings
-        self.seed = seed
-        self.calls = 0
-        self.results = []
-        self._examples: dict[str, Example] = {}
-
-    def __call__(self, prompts, completions, seed, group, **kwargs) -> list[float]:
-        seeds = [self._examples.setdefault(s, Example.from_dict(json.loads(s))) for s in seed]
-        texts = [completion_text(c) for c in completions]
-        results = score_rewrites(seeds, texts, group, self.fc, self.settings, seed=self.seed + self.calls)
-        self.calls += 1
-        self.results += results
-        log = kwargs.get("log_metric")
-        if log is not None:
-            log("validity_rate", sum(r.validity.valid for r in results) / len(results))
-        return [r.reward for r in results]
-
-    def summary(self) -> dict:
-        valid = [r for r in self.results if r.validity.valid]
-        return {
-            "q_validity_rate": len(valid) / len(self.results) if self.results else None,
-            "q_fc_accuracy": _mean(r.p_hat for r in valid),
-        }
-
-
 def _mean(values) -> float | None:
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else None
@@ -408,10 +383,6 @@ def _weighted_sample(weights: list[float], k: int, rng: random.Random) -> list[i
 
 
 def _bucket_counts(rates: dict[str, float]) -> dict[str, int]:
-    from collections import Counter
-
-    from .curriculum import bucket
-
     return dict(Counter(bucket(p) for p in rates.values()))
 
 
@@ -422,8 +393,6 @@ def _eval_numbers(scores: dict) -> dict:
 def run_training(config: TrainConfig) -> dict:
     """`advfc train`: start a run in `output_dir`, or continue the one in `resume` (the folder is
     locked while the run lives)."""
-    from .runlog import RunLog, claim_run
-
     with claim_run(config) as (config, run_dir, resumed):
         log = RunLog(run_dir, rounds=config.rounds, tensorboard="tensorboard" in config.report_to)
         return Game(config, run_dir, log, resumed=resumed).run()

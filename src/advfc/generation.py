@@ -143,7 +143,9 @@ class HFGenerator:
         adapter: str | None = None,
         min_prefix_tokens: int | None = MIN_PREFIX_TOKENS,
         info: dict | None = None,
+        chat_template_kwargs: dict | None = None,
     ):
+        self.chat_template_kwargs = dict(chat_template_kwargs or {})
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -151,7 +153,7 @@ class HFGenerator:
         self.min_prefix_tokens = min_prefix_tokens
         self.info = info
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.stop_ids = _stop_ids(model, tokenizer)
+        self.stop_ids = stop_ids(model, tokenizer)
 
     def describe(self) -> dict:
         weight = next(self.model.parameters())
@@ -166,7 +168,7 @@ class HFGenerator:
     def encode(self, conversations: list[list[dict]]) -> list[list[int]]:
         from .prompts import render_chat
 
-        texts = [render_chat(self.tokenizer, c) for c in conversations]
+        texts = [render_chat(self.tokenizer, c, **self.chat_template_kwargs) for c in conversations]
         return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
 
     def generate(
@@ -375,7 +377,7 @@ def _select(logits, params: SamplingParams, generators: list):
     return index.clamp(max=probs.shape[-1] - 1)
 
 
-def _stop_ids(model, tokenizer) -> set[int]:
+def stop_ids(model, tokenizer) -> set[int]:
     ids = {tokenizer.eos_token_id}
     config = getattr(model, "generation_config", None)
     eos = getattr(config, "eos_token_id", None)
@@ -406,7 +408,8 @@ class VLLMGenerator:
     """vLLM with automatic prefix caching (the shared system prompt is computed once per seed);
     a PEFT adapter folder is served as a LoRA request on its base model."""
 
-    def __init__(self, spec: str, *, dtype: str = "auto", gpu_memory_utilization: float = 0.85):
+    def __init__(self, spec: str, *, dtype: str = "auto", gpu_memory_utilization: float = 0.85,
+                 chat_template_kwargs: dict | None = None):
         from vllm import LLM
 
         from .models import adapter_base, fingerprint, resolve_model
@@ -415,6 +418,7 @@ class VLLMGenerator:
         base = adapter_base(path)
         options = {"enable_prefix_caching": True, "dtype": dtype, "gpu_memory_utilization": gpu_memory_utilization}
         self.lora = None
+        self.chat_template_kwargs = dict(chat_template_kwargs or {})
         if base:
             from vllm.lora.request import LoRARequest
 
@@ -439,7 +443,8 @@ class VLLMGenerator:
             max_tokens=params.max_new_tokens,
             seed=None if params.greedy else params.seed,
         )
-        outputs = self.llm.chat(conversations, sampling, use_tqdm=False, lora_request=self.lora)
+        outputs = self.llm.chat(conversations, sampling, use_tqdm=False, lora_request=self.lora,
+                                chat_template_kwargs=self.chat_template_kwargs or None)
         return [
             [
                 Completion(o.text, len(out.prompt_token_ids), len(o.token_ids),
@@ -518,6 +523,8 @@ class OpenAIGenerator:
     backoff: float = 0.5
     api_key_env: str = "OPENAI_API_KEY"
     max_reply_bytes: int = MAX_REPLY_BYTES
+    # Sent as vLLM's `chat_template_kwargs` extension (`enable_thinking: false` for Qwen3 servers).
+    chat_template_kwargs: dict | None = None
     base_url: str = field(init=False)
     model: str = field(init=False)
     headers: dict = field(init=False)
@@ -567,6 +574,8 @@ class OpenAIGenerator:
                 "n": params.n,
                 "seed": params.seed,
             }
+            if self.chat_template_kwargs:
+                body["chat_template_kwargs"] = self.chat_template_kwargs
             url = self.base_url + "/chat/completions"
             return _parse_chat_reply(self._request("POST", "/chat/completions", body), params.n, url)
 
@@ -689,6 +698,7 @@ def build_generator(
     timeout: float = 120.0,
     max_retries: int = 4,
     api_key_env: str = "OPENAI_API_KEY",
+    chat_template_kwargs: dict | None = None,
 ) -> Generator:
     """A generator for a model spec (`embedded`, `tiny`, a folder, an adapter folder, a hub id, or
     an endpoint URL)."""
@@ -696,10 +706,10 @@ def build_generator(
     if chosen == "openai":
         return OpenAIGenerator(
             spec, concurrency=concurrency, timeout=timeout, max_retries=max_retries,
-            api_key_env=api_key_env,
+            api_key_env=api_key_env, chat_template_kwargs=chat_template_kwargs,
         )
     if chosen == "vllm":
-        return VLLMGenerator(spec, dtype=dtype)
+        return VLLMGenerator(spec, dtype=dtype, chat_template_kwargs=chat_template_kwargs)
     from .models import adapter_base, fingerprint, load_model, load_tokenizer, resolve_model
 
     path = resolve_model(spec)
@@ -712,5 +722,6 @@ def build_generator(
         "fingerprint": fingerprint(path),
     }
     min_prefix = MIN_PREFIX_TOKENS if prefix_reuse else None
-    return HFGenerator(model, load_tokenizer(spec), batch_size=batch_size, min_prefix_tokens=min_prefix, info=info)
+    return HFGenerator(model, load_tokenizer(spec), batch_size=batch_size, min_prefix_tokens=min_prefix, info=info,
+                       chat_template_kwargs=chat_template_kwargs)
 

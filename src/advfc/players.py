@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .generation import HFGenerator, stop_ids
+
 FC, QUERY = "fc", "query"
 OnLog = Callable[[int, int, dict], None]
 
@@ -47,7 +49,10 @@ class PhaseSettings:
 
 
 class Players:
-    def __init__(self, model, tokenizer, *, model_spec: str, device: str, generation_batch_size: int = 16):
+    def __init__(self, model, tokenizer, *, model_spec: str, device: str, generation_batch_size: int = 16,
+                 progress: bool = True, verbose: bool = False):
+        self.progress = progress
+        self.verbose = verbose
         self.model = model
         self.tokenizer = tokenizer
         self.model_spec = model_spec
@@ -64,6 +69,8 @@ class Players:
         dtype: str = "auto",
         adapters: Path | None = None,
         generation_batch_size: int = 16,
+        progress: bool = True,
+        verbose: bool = False,
     ) -> "Players":
         """Fresh adapters on the base, or the adapters saved in a checkpoint folder."""
         from peft import PeftModel, get_peft_model
@@ -79,12 +86,15 @@ class Players:
             model.load_adapter(adapters / QUERY, adapter_name=QUERY, is_trainable=True)
         device = str(next(model.parameters()).device)
         return cls(model, load_tokenizer(model_spec), model_spec=model_spec, device=device,
-                   generation_batch_size=generation_batch_size)
+                   generation_batch_size=generation_batch_size, progress=progress, verbose=verbose)
 
     def generator(self, adapter: str):
-        from .generation import HFGenerator
-
         return HFGenerator(self.model, self.tokenizer, batch_size=self.generation_batch_size, adapter=adapter)
+
+    def stop_token_ids(self) -> set[int]:
+        """Tokens that end a completion in TRL's eyes (end of sequence, padding): a completion
+        that fills its budget without one was cut off."""
+        return stop_ids(self.model, self.tokenizer) | {self.tokenizer.pad_token_id} - {None}
 
     def adapter_params(self, adapter: str) -> list:
         return [p for n, p in self.model.named_parameters() if f".{adapter}." in n]
@@ -148,8 +158,7 @@ class Players:
             processing_class=self.tokenizer,
             callbacks=_log_callbacks(on_log),
         )
-        trainer.train()
-        return trainer.state.log_history
+        return self._train(trainer, f"sft {adapter}")
 
     def grpo(self, adapter: str, rows: list[dict], reward_funcs: list, settings: PhaseSettings, out_dir: Path, *,
              report_to: list[str], seed: int, on_log: OnLog | None = None) -> list[dict]:
@@ -174,6 +183,17 @@ class Players:
             optimizers=(self.optimizer(adapter, settings.lr), None),
             callbacks=_log_callbacks(on_log),
         )
+        return self._train(trainer, f"grpo {adapter}")
+
+    def _train(self, trainer, desc: str) -> list[dict]:
+        """Run a trainer with one progress bar of steps (ETA, loss, reward) in place of the log
+        dictionaries transformers prints each step; `verbose` keeps its own printing."""
+        if not self.verbose:
+            from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+            trainer.remove_callback(ProgressCallback)
+            trainer.remove_callback(PrinterCallback)
+            trainer.add_callback(_step_bar(desc, disable=not self.progress))
         trainer.train()
         return trainer.state.log_history
 
@@ -189,6 +209,27 @@ def _log_callbacks(on_log: OnLog | None) -> list:
             on_log(state.global_step, state.max_steps, dict(logs or {}))
 
     return [ForwardLogs()]
+
+
+def _step_bar(desc: str, *, disable: bool):
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class StepBar(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = tqdm(total=state.max_steps, desc=desc, unit="step", dynamic_ncols=True, leave=False, disable=disable)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            shown = {k: logs[k] for k in ("loss", "reward") if isinstance((logs or {}).get(k), (int, float))}
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.bar.close()
+
+    return StepBar()
 
 
 def _bf16_ok() -> bool:

@@ -68,8 +68,12 @@ def fc_messages(example: Example, prompt_format: str | None = None) -> list[dict
     return messages
 
 
-def render_chat(tokenizer, messages: list[dict], *, add_generation_prompt: bool = True) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+def render_chat(tokenizer, messages: list[dict], *, add_generation_prompt: bool = True, **template_kwargs) -> str:
+    """The chat as the model's template renders it; `template_kwargs` reach the template as
+    variables (`enable_thinking=False` turns Qwen3's thinking off; other templates ignore it)."""
+    return tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=add_generation_prompt, **template_kwargs
+    )
 
 
 def gold_call_text(example: Example) -> str:

@@ -30,7 +30,7 @@ def score_results(category: str, records: Iterable[tuple[int, dict]], *, path: s
             raise InputError(f"duplicate id {rid} (first on line {first_line[rid]})", path=path, where=line)
         first_line[rid] = line
         verdict = check(rec["result"], examples[rid])
-        verdicts.append({"id": rid, "valid": verdict.valid, "error_type": verdict.error_type})
+        verdicts.append({"id": rid, "valid": verdict.correct, "error_type": verdict.error_type})
     if not verdicts:
         raise InputError("no results", path=path)
     return verdicts

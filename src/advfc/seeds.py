@@ -8,10 +8,16 @@ prompt length, and BFCL prompts with many tools run past a thousand tokens).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import defaultdict
+from dataclasses import dataclass
 
 from .data import Example, load_bfcl_ids, load_openai_jsonl, load_xlam
-from .prompts import fc_messages, render_chat
+from .prompts import fc_messages, gold_call_text, render_chat
+from .split import load_split
+
+# What F is taught to say when no tool fits (the warm start's target for irrelevance seeds).
+ABSTAIN = "None of the provided functions can be used for this request."
 
 
 def _order(seed: int, key: str) -> str:
@@ -21,8 +27,6 @@ def _order(seed: int, key: str) -> str:
 def load_examples(config) -> list[Example]:
     source = config.train_data
     if source == "bfcl":
-        from .split import load_split
-
         split = load_split()
         return load_bfcl_ids([i for c in config.train_categories for i in split.train.get(c, [])])
     if source.startswith("openai:"):
@@ -65,3 +69,36 @@ def stratified(examples: list[Example], n: int) -> list[Example]:
 def warm_start_examples(pool: list[Example], n: int, seed: int) -> list[Example]:
     ordered = sorted(pool, key=lambda e: _order(seed + 1, e.id))
     return stratified(ordered, n)
+
+
+def target_text(example: Example) -> str:
+    """What a correct F says for a seed: its gold call, or the abstention."""
+    return gold_call_text(example) if example.answers else ABSTAIN
+
+
+@dataclass(frozen=True)
+class TokenBudgets:
+    """Generation budgets sized from the seed pool, so a budget never decides a verdict: F's covers
+    the longest correct answer (a seed whose gold call does not fit can never pass), Q's covers
+    `query_headroom` x the 95th-percentile seed query (a rewrite stopped at its budget is invalid)."""
+
+    query: int
+    fc: int
+    longest_answer: int
+    query_p95: int
+
+
+def token_budgets(pool: list[Example], tokenizer, *, q_floor: int, f_floor: int, query_headroom: float = 1.5,
+                  margin: int = 8) -> TokenBudgets:
+    if not pool:
+        return TokenBudgets(q_floor, f_floor, 0, 0)
+    encode = lambda texts: [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]  # noqa: E731
+    answers = encode([target_text(e) for e in pool])
+    queries = sorted(encode([e.query for e in pool]))
+    p95 = queries[min(len(queries) - 1, math.ceil(0.95 * len(queries)) - 1)]
+    return TokenBudgets(
+        query=max(q_floor, math.ceil(query_headroom * p95) + margin),
+        fc=max(f_floor, max(answers) + margin),
+        longest_answer=max(answers),
+        query_p95=p95,
+    )

@@ -15,7 +15,6 @@ TRAIN_CATEGORIES = [c for c in LIVE if c != "live_relevance"]
 RESUME_OVERRIDES = ("progress",)
 
 
-
 class TrainConfig(BaseConfig):
     # --- model and adapters
     model: str = Field("embedded", description="Base model for both players: embedded, tiny, a folder or a hub id.")
@@ -55,7 +54,7 @@ class TrainConfig(BaseConfig):
     q_steps: int = Field(4, ge=1, description="GRPO steps of Q per round (S_Q).")
     q_batch_size: int = Field(4, ge=1, description="Rewrites per GRPO step (a multiple of q_num_generations).")
     q_num_generations: int = Field(4, ge=2, description="GRPO group size for Q.")
-    q_max_new_tokens: int = Field(48, ge=8, description="Longest rewrite.")
+    q_max_new_tokens: int = Field(48, ge=8, description="Longest rewrite (a floor when budgets_from_seeds).")
     q_temperature: float = Field(1.0, gt=0, description="Sampling temperature of Q.")
     q_lr: float = Field(2e-5, gt=0, description="Q learning rate.")
     k: int = Field(4, ge=1, description="FC samples per rewrite to estimate p-hat.")
@@ -65,6 +64,10 @@ class TrainConfig(BaseConfig):
     max_similarity: float = Field(0.9, gt=0, le=1, description="Validity: a rewrite at least this similar to the original is rejected.")
     max_length_ratio: float = Field(3.0, gt=0, description="Validity: longest rewrite relative to the original.")
     judge_model: str | None = Field(None, description="Optional reference model (folder, hub id or endpoint) that must agree a rewrite asks for the same call.")
+    budgets_from_seeds: bool = Field(
+        True,
+        description="Raise q_max_new_tokens / f_max_new_tokens to fit the seed pool: F's to its longest gold call, Q's to 1.5x its 95th-percentile query.",
+    )
 
     # --- harvest
     harvest_per_seed: int = Field(4, ge=1, description="Queries sampled per seed from Q (M).")
@@ -74,7 +77,7 @@ class TrainConfig(BaseConfig):
     f_steps: int = Field(4, ge=1, description="GRPO steps of F per round (S_F).")
     f_batch_size: int = Field(4, ge=1, description="Completions per GRPO step (a multiple of f_num_generations).")
     f_num_generations: int = Field(4, ge=2, description="GRPO group size for F.")
-    f_max_new_tokens: int = Field(64, ge=8, description="Longest FC answer during training.")
+    f_max_new_tokens: int = Field(64, ge=8, description="Longest FC answer during training (a floor when budgets_from_seeds).")
     f_temperature: float = Field(1.0, gt=0, description="Sampling temperature of F in GRPO.")
     f_lr: float = Field(2e-5, gt=0, description="F learning rate.")
     alpha: float = Field(0.5, ge=0, le=1, description="Share of adversarial prompts in the F-phase mix.")
