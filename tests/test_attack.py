@@ -1,6 +1,10 @@
 """`advfc attack` and the harvest rows: every rewrite, valid or not, with its verdicts and reasons."""
 
-from advfc.attack import attack_seeds
+import json
+
+from test_server import server  # noqa: F401  (the `advfc serve` fixture)
+
+from advfc.attack import attack_seeds, breaks, export_broken
 from advfc.data import load_bfcl_ids
 from advfc.generation import SamplingParams
 from advfc.rewards import QueryRewardSettings
@@ -23,17 +27,61 @@ def test_harvest_rows_record_truncation_and_strict_verdicts():
     assert rows[0]["fc_answers"] == [RIGHT, RIGHT]
 
 
-def test_attack_command_writes_every_rewrite_and_resumes(cli, tmp_path):
-    out = tmp_path / "attack.jsonl"
-    args = ["attack", "--query-model", "tiny", "--fc-model", "tiny", "--categories", "simple_python", "--per-seed", "2",
-            "--k", "1", "--fc-max-new-tokens", "8", "--q-max-new-tokens", "8", "--out", out]
-    code, stdout, err = cli(*args, "--limit", "1")
+class ClearOnly(ScriptedGenerator):
+    """A target that answers the seed's own query correctly and fails every rewrite of it."""
+
+    def __init__(self, example, right):
+        super().__init__(lambda c: right if c[-1]["content"] == example.query else "I am not sure.")
+
+
+def test_the_rewrites_that_broke_the_target_are_a_bfcl_set_and_a_dataset(cli, tmp_path):
+    from datasets import load_dataset
+
+    (ex,) = load_bfcl_ids(["simple_python_0"])
+    settings = QueryRewardSettings(k=2)
+    rows = attack_seeds([ex], ScriptedGenerator(GOOD), ClearOnly(ex, RIGHT), settings, per_seed=2, level=1, round_index=0,
+                        q_params=SamplingParams(max_new_tokens=8, temperature=1.0), clean_rates={ex.id: 1.0})
+    assert all(breaks(r) for r in rows)
+    assert export_broken(rows + [{**rows[0], "id": "kept", "p_hat": 1.0}], tmp_path) == 2
+    questions = [json.loads(line) for line in (tmp_path / "questions.jsonl").read_text().splitlines()]
+    assert [q["id"] for q in questions] == [r["id"] for r in rows] and questions[0]["question"][0][-1]["content"] == GOOD
+    code, out, err = cli("eval", "--model", "tiny", "--questions", tmp_path / "questions.jsonl", "--answers",
+                         tmp_path / "answers.jsonl", "--out", tmp_path / "eval", "--max-new-tokens", "6", "--no-progress")
     assert code == 0, err
-    first = out.read_text().splitlines()
-    assert len(first) == 2 and '"validity_rate"' in stdout
-    with out.open("a") as f:
+    scores = json.loads((tmp_path / "eval" / "scores.json").read_text())
+    assert scores["categories"]["simple_python"]["total"] == 2 and scores["run"]["questions"]["sha256"]
+    data = load_dataset("json", data_files=str(tmp_path / "adversarial.jsonl"), split="train")
+    assert data.num_rows == 2 and data[0]["query"] == GOOD and json.loads(data[0]["answers"]) == ex.answers
+
+
+def attack_args(attacker, target, out, *more):
+    return ["attack", "--attacker", attacker, "--target", target, "--categories", "simple_python,irrelevance",
+            "--limit", "1", "--per-seed", "2", "--k", "1", "--fc-max-new-tokens", "24", "--q-max-new-tokens", "24",
+            "--no-progress", "--out", out, *more]
+
+
+def test_a_trained_query_model_red_teams_the_embedded_model_and_resumes(cli, tmp_path, smoke):
+    out = tmp_path / "attack"
+    code, stdout, err = cli(*attack_args(smoke, "embedded", out))
+    assert code == 0, err
+    rows = [json.loads(line) for line in (out / "rewrites.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and {r["seed_id"] for r in rows} == {"simple_python_0", "irrelevance_0"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["queries"] == 4 and summary["attacker"] == str(smoke) and "rewrites broke it" in stdout
+    html = (out / "report.html").read_text()
+    assert "advfc attack on embedded" in html and "Overview" in html
+    for name in ("questions.jsonl", "answers.jsonl", "adversarial.jsonl", "report.md"):
+        assert (out / name).exists(), name
+    with (out / "rewrites.jsonl").open("a") as f:
         f.write('{"id": "torn')
-    code, _, err = cli(*args, "--limit", "2")
+    code, _, err = cli(*attack_args(smoke, "embedded", out))  # nothing left to do: the torn line goes, no row is added
     assert code == 0, err
-    rows = out.read_text().splitlines()
-    assert rows[:2] == first and len(rows) == 4
+    assert len((out / "rewrites.jsonl").read_text().splitlines()) == 4
+    code, _, err = cli(*attack_args(smoke, "tiny", out))
+    assert code == 2 and "holds an attack with other settings (target)" in err
+
+
+def test_an_endpoint_is_red_teamed_like_a_local_model(cli, tmp_path, server):
+    code, _, err = cli(*attack_args("tiny", f"{server}::tiny", tmp_path / "attack"))
+    assert code == 0, err
+    assert len((tmp_path / "attack" / "rewrites.jsonl").read_text().splitlines()) == 4

@@ -59,17 +59,6 @@ def buffer_rows(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "buffer.jsonl").read_text().splitlines()]
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    """One uninterrupted smoke run, shared: its artifacts are checked, and the kill test must end
-    with the same buffer and rounds."""
-    from advfc.cli import main
-
-    run = tmp_path_factory.mktemp("runs") / "smoke"
-    assert main(["train", "--config", str(SMOKE), "--output-dir", str(run)]) == 0
-    return run
-
-
 def test_smoke_run_produces_every_artifact(smoke, tmp_path, cli):
     run = smoke
     report = (run / "report.md").read_text()
@@ -169,3 +158,41 @@ def test_baselines_run_the_same_loop_without_the_game(tmp_path, baseline, traine
     rows = buffer_rows(run) if (run / "buffer.jsonl").exists() else []
     assert len(rows) == harvested and all(r["round"] == 1 for r in rows)
     assert (run / "final" / "fc" / "adapter_config.json").exists() and (run / "report.md").exists()
+
+
+def chromium() -> str:
+    """Debian's headless Chromium; .ci/run installs it, so under CI it is never skipped."""
+    import shutil
+
+    found = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing on CI: .ci/run should have installed Debian's chromium package")
+        pytest.skip("headless Chromium not found: `sudo apt-get install chromium` to run the report's screenshot test")
+    return found
+
+
+def test_report_html_is_self_contained_and_every_plot_decodes(smoke, tmp_path):
+    import re
+
+    import matplotlib.image
+
+    html = (smoke / "report.html").read_text()
+    sources = re.findall(r'<img[^>]*src="([^"]+)"', html)
+    assert len(sources) >= 3 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "Held-out BFCL accuracy by stage" in html and "Rewrites the guard rejected" in html
+    # Every image must decode in a real browser: naturalWidth/Height read after load.
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.replace("</body>", "<script>addEventListener('load', () => { const p = document.createElement('pre');"
+                                  " p.id = 'probe'; p.textContent = JSON.stringify([...document.images].map(i => [i.naturalWidth,"
+                                  " i.naturalHeight])); document.body.appendChild(p); });</script></body>"))
+    browser = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    dom = subprocess.run([*browser, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=180).stdout
+    sizes = json.loads(re.search(r'<pre id="probe">(.*?)</pre>', dom).group(1))
+    assert len(sizes) == len(sources) and all(w > 0 and h > 0 for w, h in sizes), sizes
+    shot = tmp_path / "report.png"
+    subprocess.run([*browser, "--window-size=1200,2000", f"--screenshot={shot}", (smoke / "report.html").as_uri()],
+                   capture_output=True, timeout=180, check=True)
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[0] == 2000 and pixels.std() > 0.05  # a rendered page, not a blank one

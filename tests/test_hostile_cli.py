@@ -46,6 +46,15 @@ def train(*flags):
     return ["train", "--model", "tiny", "--report-to", "none", "--output-dir", "{d}/run", *flags]
 
 
+def attack_folder(folder: Path, rewrites: str) -> None:
+    """An attack folder `advfc attack --attacker tiny` would resume, with the given rewrites file."""
+    from advfc.attack import AttackConfig
+
+    (folder / "out").mkdir()
+    (folder / "out" / "attack.json").write_text(json.dumps(AttackConfig(attacker="tiny").settings()))
+    (folder / "out" / "rewrites.jsonl").write_text(rewrites)
+
+
 def run_folder(folder: Path, damage=None) -> None:
     """A run folder as `advfc train` leaves it after its first checkpoint, optionally damaged."""
     (folder / "run").mkdir()
@@ -160,11 +169,12 @@ CASES = [
          ["data", "export", "--run", "{d}/run", "--out", "{d}/run/buffer.jsonl"], "is also an input"),
     Case("data export --run bad buffer row", lambda d: (run_folder(d), (d / "run" / "buffer.jsonl").write_text(jsonl({"id": "x"}))),
          ["data", "export", "--run", "{d}/run", "--out", "{d}/a.jsonl"], "buffer.jsonl:1: not a buffer row: missing 'round'"),
-    # --- attack: its --out is a buffer it resumes, never someone's file
-    Case("attack --out someone's file", {"notes.txt": "line one\nline two, no newline"}, ["attack", "--query-model", "tiny", "--out", "{d}/notes.txt"], "notes.txt:1: invalid JSON (Expecting value, column 1); not an advfc log, left untouched"),
-    Case("attack --out one unterminated line", {"notes.txt": "just a line"}, ["attack", "--query-model", "tiny", "--out", "{d}/notes.txt"], "notes.txt:1: the last line is neither a record nor a torn one"),
-    Case("attack --out a JSON document", {"notes.txt": '{"a": 1}'}, ["attack", "--query-model", "tiny", "--out", "{d}/notes.txt"], "the last line is neither"),
-    Case("attack --out a folder", {"out/x": ""}, ["attack", "--query-model", "tiny", "--out", "{d}/out"], "is a folder"),
+    # --- attack: its --out is an attack folder it resumes, never someone's file or folder
+    Case("attack --out someone's file", {"notes.txt": "line one\nline two, no newline"}, ["attack", "--attacker", "tiny", "--out", "{d}/notes.txt"], "notes.txt: exists and is not an advfc attack folder"),
+    Case("attack --out someone's folder", {"out/x": ""}, ["attack", "--attacker", "tiny", "--out", "{d}/out"], "exists and is not an advfc attack folder"),
+    Case("attack --out an attack of other settings", {"out/attack.json": json.dumps({"attacker": "other"})}, ["attack", "--attacker", "tiny", "--out", "{d}/out"], "holds an attack with other settings"),
+    Case("attack folder whose rewrites are not a log", lambda d: attack_folder(d, "line one\nline two, no newline"), ["attack", "--attacker", "tiny", "--out", "{d}/out"], "rewrites.jsonl:1: invalid JSON (Expecting value, column 1); not an advfc log, left untouched"),
+    Case("attack folder whose rewrites end in a non-record", lambda d: attack_folder(d, '{"a": 1}'), ["attack", "--attacker", "tiny", "--out", "{d}/out"], "the last line is neither"),
 ]
 
 

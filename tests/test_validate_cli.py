@@ -72,14 +72,20 @@ def test_validate_bad_input_is_one_line_naming_file_and_line(cli, tmp_path):
         assert not (tmp_path / "v.jsonl").exists()
 
 
-def test_validate_never_overwrites(cli, tmp_path):
+def test_validate_never_overwrites_what_it_did_not_write(cli, tmp_path):
     rewrites = write(tmp_path / "rw.jsonl", [{"seed_id": "simple_python_0", "rewrite": GOOD}])
     before = rewrites.read_bytes()
     code, _, err = cli("validate", rewrites, "--out", rewrites)
-    assert code == 2 and "overwrite an input" in err and rewrites.read_bytes() == before
+    assert code == 2 and "is also an input" in err and rewrites.read_bytes() == before
     out = tmp_path / "v.jsonl"
     out.write_text("keep me\n")
     code, _, err = cli("validate", rewrites, "--out", out)
-    assert code == 2 and "already exists" in err and out.read_text() == "keep me\n"
-    code, _, err = cli("validate", rewrites, "--out", out, "--overwrite")
+    assert code == 2 and "exists and is not a verdicts file of `advfc validate`" in err and out.read_text() == "keep me\n"
+    out.unlink()
+    (tmp_path / "v.summary.json").write_text('{"mine": 1}')
+    code, _, err = cli("validate", rewrites, "--out", out)
+    assert code == 2 and "v.summary.json" in err and not out.exists()
+    (tmp_path / "v.summary.json").unlink()
+    assert cli("validate", rewrites, "--out", out)[0] == 0
+    code, _, err = cli("validate", rewrites, "--out", out)  # its own output is replaced
     assert code == 0 and json.loads(out.read_text())["valid"] is True

@@ -10,15 +10,21 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
+from tqdm.auto import tqdm
 
 from .buffer import AdversarialBuffer, round_summary, whole_seeds
 from .config import BaseConfig, Categories
 from .curriculum import choose_tactics
 from .data import Example, load_bfcl
-from .generation import Generator, SamplingParams, build_generator
+from .errors import InputError
+from .generation import ENV_NAME_PATTERN, Generator, SamplingParams, build_generator
+from .io import atomic_write_json, check_output, is_folder_of, make_dirs, read_json, write_jsonl
+from .players import QUERY
 from .prompts import gold_call_text
 from .query import query_messages
+from .report import write_attack_report
 from .rewards import QueryRewardSettings, pass_rates, score_rewrites
+from .runlog import is_run_dir
 from .split import load_split
 from .validity import Judge, ValidityRules, build_judge
 
@@ -83,43 +89,82 @@ def attack_seeds(
 
 
 class AttackConfig(BaseConfig):
-    query_model: str = Field(..., description="The query model: a trained `query` adapter folder (e.g. RUN/final/query) or any model.")
-    fc_model: str = Field("embedded", description="The FC model under attack: a model, adapter folder, hub id or endpoint URL.")
+    attacker: str = Field(..., description="The query model: a run folder (its final, else latest, query adapter), a query adapter folder, or any model.")
+    target: str = Field("embedded", description="The FC model under attack: a model or adapter folder, a hub id, or http://host:port/v1::name.")
     categories: Categories = Field(["live_simple", "live_multiple"], description="BFCL categories whose items are attacked.")
     ids: Literal["eval", "train", "all"] = Field("eval", description="Which side of the split to attack.")
     limit: int | None = Field(8, ge=1, description="Seeds per category (the first ones).")
     per_seed: int = Field(4, ge=1, description="Rewrites per seed.")
     level: int = Field(3, ge=1, le=3, description="Highest tactic level used.")
-    k: int = Field(4, ge=1, description="FC samples per rewrite.")
-    fc_temperature: float = Field(0.7, ge=0, description="FC sampling temperature.")
-    fc_max_new_tokens: int = Field(96, ge=8, description="Longest FC answer.")
+    k: int = Field(4, ge=1, description="Target samples per rewrite.")
+    fc_temperature: float = Field(0.7, ge=0, description="Target sampling temperature.")
+    fc_max_new_tokens: int = Field(96, ge=8, description="Longest target answer.")
     q_max_new_tokens: int = Field(64, ge=8, description="Longest rewrite.")
     q_temperature: float = Field(1.0, gt=0, description="Query-model sampling temperature.")
     max_similarity: float = Field(0.9, gt=0, le=1, description="Validity: reject rewrites at least this similar to the original.")
     max_length_ratio: float = Field(3.0, gt=0, description="Validity: longest rewrite relative to the original.")
     judge_model: str | None = Field(None, description="Optional reference model that must agree a rewrite asks for the same call.")
-    backend: Literal["auto", "hf", "vllm", "openai"] = Field("auto", description="Generation backend for the FC model.")
+    backend: Literal["auto", "hf", "vllm", "openai"] = Field("auto", description="Generation backend for the target.")
+    api_key_env: str = Field("OPENAI_API_KEY", pattern=ENV_NAME_PATTERN,
+                             description="openai: variable holding the target endpoint's key (sent only over https or to this machine).")
     batch_size: int = Field(16, ge=1, description="Rows per forward pass (hf).")
     seed: int = Field(0, description="Sampling seed.")
-    out: Path = Field(Path("runs/attack.jsonl"), description="Rewrites with verdicts, one JSON line each (resumable).")
+    out: Path = Field(Path("runs/attack"), description="Attack folder: every rewrite, the adversarial set that broke the target, its report (resumable).")
+    progress: bool = Field(True, description="Progress bars.")
+
+    def settings(self) -> dict:
+        """What decides the rewrites and verdicts: a folder is resumed only with the same."""
+        return self.model_dump(mode="json", exclude={"out", "progress"})
 
 
-def run_attack(config: AttackConfig, progress=None) -> dict:
-    """Attack a model with a query model: every rewrite, valid or not, with F's verdicts; seeds
-    already in `out` are skipped, so an interrupted attack resumes."""
+ATTACK_FILE = "attack.json"
+REWRITES = "rewrites.jsonl"
+
+
+def attacker_model(spec: str) -> str:
+    """A run folder stands for its trained query adapter: `final/query`, else the newest checkpoint's."""
+    folder = Path(spec)
+    if is_run_dir(folder):
+        for candidate in (folder / "final" / QUERY, folder / "checkpoint" / "adapters" / QUERY):
+            if (candidate / "adapter_config.json").is_file():
+                return str(candidate)
+        raise InputError("holds no query adapter yet (no final/query, no checkpoint)", path=folder)
+    return spec
+
+
+def claim_attack_folder(config: AttackConfig) -> Path:
+    """A new or empty folder, or one this attack wrote with the same settings (resumed)."""
+    out = check_output(config.out, what="an advfc attack folder", ours=lambda p: is_folder_of(p, (ATTACK_FILE,)))
+    manifest = out / ATTACK_FILE
+    if manifest.exists():
+        saved = read_json(manifest)
+        changed = sorted(k for k in set(saved) | set(config.settings()) if saved.get(k) != config.settings().get(k))
+        if changed:
+            raise InputError(f"holds an attack with other settings ({', '.join(changed)}); choose another --out", path=out)
+    else:
+        make_dirs(out)
+        atomic_write_json(manifest, config.settings())
+    return out
+
+
+def run_attack(config: AttackConfig) -> dict:
+    """Red-team a model with a query model: every rewrite, valid or not, with the target's
+    verdicts (seeds already in the folder are skipped, so an interrupted attack resumes); then the
+    adversarial set that broke the target in BFCL's format, and the weakness report."""
+    out = claim_attack_folder(config)
     split = load_split()
     seeds = []
     for category in config.categories:
         keep = None if config.ids == "all" else set(getattr(split, config.ids).get(category, []))
         seeds += [e for e in load_bfcl(category) if keep is None or e.id in keep][: config.limit]
-    buffer = AdversarialBuffer(config.out)
+    buffer = AdversarialBuffer(out / REWRITES)
     buffer.repair()
     buffer.repair(whole_seeds(buffer.rows(), config.per_seed))
     done = buffer.seeds_done(0)
     todo = [e for e in seeds if e.id not in done]
     if todo:
-        query_gen = build_generator(config.query_model, "hf", batch_size=config.batch_size)
-        fc_gen = build_generator(config.fc_model, config.backend, batch_size=config.batch_size)
+        query_gen = build_generator(attacker_model(config.attacker), "hf", batch_size=config.batch_size)
+        fc_gen = build_generator(config.target, config.backend, batch_size=config.batch_size, api_key_env=config.api_key_env)
         judge = build_judge(config.judge_model, batch_size=config.batch_size) if config.judge_model else None
         settings = QueryRewardSettings(
             k=config.k,
@@ -130,10 +175,35 @@ def run_attack(config: AttackConfig, progress=None) -> dict:
         )
         rates = pass_rates(todo, fc_gen, settings, config.seed)
         q_params = SamplingParams(max_new_tokens=config.q_max_new_tokens, temperature=config.q_temperature, seed=config.seed)
-        for start in range(0, len(todo), 4):
-            chunk = todo[start : start + 4]
-            buffer.append(attack_seeds(chunk, query_gen, fc_gen, settings, per_seed=config.per_seed, level=config.level,
-                                       round_index=0, q_params=q_params, rng_seed=config.seed, clean_rates=rates, judge=judge))
-            if progress:
-                progress(len(done) + start + len(chunk), len(seeds))
-    return round_summary([r for r in buffer.rows() if r["seed_id"] in {e.id for e in seeds}])
+        with tqdm(total=len(seeds), initial=len(seeds) - len(todo), desc="attack", unit="seed", disable=not config.progress) as bar:
+            for start in range(0, len(todo), 4):
+                chunk = todo[start : start + 4]
+                buffer.append(attack_seeds(chunk, query_gen, fc_gen, settings, per_seed=config.per_seed, level=config.level,
+                                           round_index=0, q_params=q_params, rng_seed=config.seed, clean_rates=rates, judge=judge))
+                bar.update(len(chunk))
+    ids = {e.id for e in seeds}
+    rows = [r for r in buffer.rows() if r["seed_id"] in ids]
+    broken = export_broken(rows, out)
+    summary = {**round_summary(rows), "seeds": len(seeds), "broke": broken, "target": config.target,
+               "attacker": config.attacker}
+    atomic_write_json(out / "summary.json", summary)
+    write_attack_report(out, summary, rows)
+    return summary
+
+
+def breaks(row: dict) -> bool:
+    """A valid rewrite of a seed the target answers on its clean query that it now mostly fails."""
+    return row["status"] == "valid" and row["p_hat"] is not None and row["p_hat"] < 0.5 and (row["p_hat_clean"] or 0) >= 0.5
+
+
+def export_broken(rows: list[dict], out: Path) -> int:
+    """The rewrites that broke the target as a BFCL-format set (`questions.jsonl`, `answers.jsonl`:
+    `advfc eval --questions --answers`, or BFCL itself, score any model on it) and as rows
+    `datasets` loads (`adversarial.jsonl`, tools and answers as JSON strings)."""
+    items = [Example.from_dict(r["seed"]).with_query(r["query"], id=r["id"]) for r in rows if breaks(r)]
+    write_jsonl(out / "questions.jsonl", [
+        {"id": e.id, "category": e.category, "question": [e.messages], "function": e.tools} for e in items
+    ])
+    write_jsonl(out / "answers.jsonl", [{"id": e.id, "ground_truth": e.answers} for e in items])
+    write_jsonl(out / "adversarial.jsonl", [e.to_record() for e in items])
+    return len(items)

@@ -195,37 +195,40 @@ def score(
 
 @app.command("validate")
 def validate(
-    rewrites: Path = typer.Argument(..., help='Rewrites, one {"seed_id", "rewrite"} per line (optional "finish_reason").'),
+    rewrites: Path = typer.Argument(..., help='Rewrites, one {"seed_id", "rewrite"} per line (optional "finish_reason", "label", "class").'),
     out: Path = typer.Option(..., "--out", help='Where to write {"seed_id", "rewrite", "valid", "reasons"} per line.'),
     data: Optional[Path] = typer.Option(None, "--data", help="Seeds that are not BFCL ids: advfc example rows (advfc data export)."),
     judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Also ask this reference model (folder, hub id or endpoint)."),
     max_similarity: float = typer.Option(0.9, "--max-similarity", help="Reject rewrites at least this similar to the original."),
     max_length_ratio: float = typer.Option(3.0, "--max-length-ratio", help="Longest rewrite relative to the original."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out (and its summary)."),
 ):
     """Check any set of rewrites against the guard: per row valid or not with its reasons, in input
-    order, plus a summary (OUT.summary.json) of the validity rate and the rejections per reason."""
-    from .io import atomic_write_json, write_jsonl
-    from .validity import ValidityRules, build_judge, read_rewrites, resolve_seeds, validate_rewrites
+    order, plus a summary (OUT.summary.json) of the validity rate and the rejections per reason, and
+    with hand labels in the rows, the guard's false-accept and false-reject rates per class."""
+    from .io import atomic_write_json, check_output, is_jsonl_of, write_jsonl
+    from .validity import ValidityRules, build_judge, is_validate_summary, read_rewrites, resolve_seeds, validate_rewrites
 
-    summary_path = out.with_name(out.stem + ".summary.json")
-    for target in (out, summary_path):
-        if target.resolve() in {rewrites.resolve(), *([data.resolve()] if data else [])}:
-            raise InputError("--out would overwrite an input file", path=target)
-        if target.exists() and not overwrite:
-            raise InputError("already exists; choose another --out or pass --overwrite", path=target)
+    inputs = [rewrites, *([data] if data else [])]
+    check_output(out, what="a verdicts file of `advfc validate`", inputs=inputs,
+                 ours=lambda p: is_jsonl_of(p, ("seed_id", "rewrite", "valid", "reasons")))
+    summary_path = check_output(out.with_name(out.stem + ".summary.json"), what="a summary of `advfc validate`",
+                                inputs=inputs, ours=is_validate_summary)
     rows = read_rewrites(rewrites)
     seeds = resolve_seeds(rows, rewrites, data)
     judge = build_judge(judge_model) if judge_model else None
     results, summary = validate_rewrites(rows, seeds, ValidityRules(max_similarity, max_length_ratio), judge)
     write_jsonl(out, results)
     atomic_write_json(summary_path, summary)
-    console.print(f"{summary['valid']}/{summary['rows']} valid ({summary['validity_rate']:.1%}); verdicts in {out}, summary in {summary_path}")
+    console.print(f"{summary['valid']}/{summary['rows']} valid ({summary['validity_rate']:.1%}); verdicts in {out}, "
+                  f"summary in {summary_path}", markup=False, highlight=False, soft_wrap=True)
     table = Table("rejected by", "rows", "rate")
     for reason, tally in summary["rejections"].items():
         table.add_row(reason, str(tally["rows"]), f"{tally['rate']:.1%}")
     if summary["rejections"]:
         console.print(table)
+    if "labelled" in summary:
+        fa, fr = summary["labelled"]["false_accept"], summary["labelled"]["false_reject"]
+        console.print(f"against the labels: false accepts {fa['errors']}/{fa['rows']}, false rejects {fr['errors']}/{fr['rows']}")
 
 
 # ----------------------------------------------------------------------------- training
@@ -234,29 +237,43 @@ def validate(
 @config_command(app, "train", TrainConfig, help="Run the adversarial game (warm start, then rounds of Q-phase, harvest, F-phase, eval).")
 def train(config: TrainConfig):
     from .game import run_training
+    from .runlog import quiet_libraries
 
+    quiet_libraries(config.verbose)
     summary = run_training(config)
     run_dir = Path(summary["run_dir"])
     console.print((run_dir / "report.md").read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print(f"run folder: {run_dir} ({summary['rounds']} rounds, {summary['buffer_rows']} adversarial queries)")
 
 
-@config_command(app, "attack", AttackConfig, help="Attack an FC model (local or an endpoint) with a query model; writes every rewrite with verdicts.")
+@config_command(app, "attack", AttackConfig,
+                help="Red-team any FC model (folder, adapter, hub id or endpoint) with a trained query model; writes the "
+                     "adversarial set that broke it (BFCL format) and its weakness report.")
 def attack_command(config: AttackConfig):
     from .attack import run_attack
+    from .runlog import quiet_libraries
 
-    summary = run_attack(config, progress=lambda done, total: console.print(f"  {done}/{total} seeds"))
-    console.print(json.dumps(summary, indent=2), markup=False, highlight=False)
-    console.print(f"rewrites in {config.out}")
+    quiet_libraries(verbose=False)
+    s = run_attack(config)
+    console.print(
+        f"{s['queries']} rewrites of {s['seeds']} seeds, {100 * s['validity_rate']:.1f}% valid; target {100 * s['fc_accuracy_clean']:.1f}% "
+        f"on the clean queries, attack success {100 * s['attack_success']:.1f}%; {s['broke']} rewrites broke it",
+        markup=False, highlight=False, soft_wrap=True)
+    console.print(f"adversarial set: {config.out / 'questions.jsonl'} + answers.jsonl; report: {config.out / 'report.html'}",
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("report")
-def report(runs: list[Path] = typer.Argument(..., help="One run folder (its report) or several (side by side).")):
-    """Before/after table of a run, or the final evaluation of several runs side by side."""
-    from .report import compare_runs, write_run_report
+def report(runs: list[Path] = typer.Argument(..., help="A run or attack folder (its weakness report), or several runs (side by side).")):
+    """A folder's weakness report (report.md and a self-contained report.html beside it), or the
+    final evaluation of several runs side by side."""
+    from .report import compare_runs, write_folder_report
 
-    text = write_run_report(runs[0]) if len(runs) == 1 else compare_runs(runs)
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    if len(runs) == 1:
+        write_folder_report(runs[0])
+        console.print(f"report: {runs[0] / 'report.md'} and {runs[0] / 'report.html'}", markup=False, highlight=False)
+    else:
+        console.print(compare_runs(runs), markup=False, highlight=False, soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- entry point

@@ -259,14 +259,23 @@ def load_bfcl(category: str, data_dir: str | Path | None = None) -> list[Example
     root = Path(data_dir) if data_dir else bfcl_data_dir()
     qpath = root / f"{BFCL_VERSION_PREFIX}_{category}.json"
     apath = root / "possible_answer" / f"{BFCL_VERSION_PREFIX}_{category}.json"
-    answers: dict[str, list] = {}
-    if apath.exists():
+    if not apath.exists() and not expects_no_call(category) and not is_relevance(category):
+        raise InputError("possible-answer file missing", path=apath)
+    return load_bfcl_files(qpath, apath if apath.exists() else None, category=category)
+
+
+def load_bfcl_files(questions: str | Path, answers: str | Path | None = None, *, category: str | None = None) -> list[Example]:
+    """BFCL-format question lines (`{"id", "question", "function"}`) joined with possible-answer
+    lines (`{"id", "ground_truth"}`) by id: the installed BFCL data, or any set written in its
+    format (`advfc attack` writes one). Each item's category is `category`, else its own
+    `"category"` field, else read from a BFCL id; an item of a category that calls needs an answer."""
+    qpath, apath = Path(questions), Path(answers) if answers is not None else None
+    truth: dict[str, list] = {}
+    if apath is not None:
         for lineno, rec in iter_jsonl(apath):
             if not isinstance(rec, dict) or not isinstance(rec.get("id"), str) or "ground_truth" not in rec:
                 raise InputError("expected {'id': string, 'ground_truth'}", path=apath, where=lineno)
-            answers[rec["id"]] = rec["ground_truth"]
-    elif not expects_no_call(category) and not is_relevance(category):
-        raise InputError("possible-answer file missing", path=apath)
+            truth[rec["id"]] = rec["ground_truth"]
     out = []
     for lineno, rec in iter_jsonl(qpath):
         if not isinstance(rec, dict):
@@ -279,15 +288,13 @@ def load_bfcl(category: str, data_dir: str | Path | None = None) -> list[Example
         turns = rec["question"]
         if not isinstance(turns, list) or not turns or not isinstance(turns[0], list):
             raise InputError("'question' must be a list of turns (lists of messages)", path=qpath, where=lineno)
-        if answers and rec["id"] not in answers:
-            raise InputError(f"no possible answer for id {rec['id']}", path=apath)
-        ex = Example(
-            id=rec["id"],
-            category=category,
-            tools=rec["function"],
-            messages=turns[0],
-            answers=answers.get(rec["id"], []),
-        )
+        try:
+            cat = check_category(category or rec.get("category") or category_of_id(rec["id"]))
+        except InputError as e:
+            raise InputError(f"{e.message} (give the item a 'category' field)", path=qpath, where=lineno) from None
+        if rec["id"] not in truth and (apath is not None and truth or not (expects_no_call(cat) or is_relevance(cat))):
+            raise InputError(f"no possible answer for id {rec['id']}", path=apath or qpath, where=None if apath else lineno)
+        ex = Example(id=rec["id"], category=cat, tools=rec["function"], messages=turns[0], answers=truth.get(rec["id"], []))
         out.append(validate_example(ex, path=qpath))
     if not out:
         raise InputError("no records", path=qpath)

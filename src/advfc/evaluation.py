@@ -9,17 +9,18 @@ skips finished items. `evaluate` is a plain function: the game loop passes its i
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .config import BaseConfig, Categories
 from .data import (
-    AST_LIVE, AST_NON_LIVE, BFCL_PIN, BFCL_VERSION_PREFIX, LIVE, NON_LIVE, Example, load_bfcl,
+    AST_LIVE, AST_NON_LIVE, BFCL_PIN, BFCL_VERSION_PREFIX, LIVE, NON_LIVE, Example, load_bfcl, load_bfcl_files,
 )
 from .errors import InputError
 from .generation import BACKENDS, ENV_NAME_PATTERN, Generator, SamplingParams, build_generator
@@ -27,7 +28,7 @@ from .io import append_jsonl, atomic_write_json, atomic_write_text, iter_jsonl, 
 
 RUN_FILE = "run.json"
 # A results folder may only be resumed by a run that would produce the same completions.
-RESUME_KEYS = ("model", "fingerprint", "backend", "adapter", "dtype", "prompt_format", "decoding")
+RESUME_KEYS = ("model", "fingerprint", "backend", "adapter", "dtype", "prompt_format", "decoding", "questions")
 
 
 class EvalConfig(BaseConfig):
@@ -40,6 +41,10 @@ class EvalConfig(BaseConfig):
         "eval", description="eval: only held-out ids of the split (live categories are split); all: every id."
     )
     split: Path | None = Field(None, description="A split file from `advfc data split` (default: the packaged one).")
+    questions: Path | None = Field(
+        None, description="Evaluate this BFCL-format question file instead of the installed categories (e.g. from `advfc attack`).",
+    )
+    answers: Path | None = Field(None, description="With --questions: its BFCL-format possible-answer file.")
     limit: int | None = Field(None, ge=1, description="At most this many items per category (the first ones).")
     out: Path | None = Field(None, description="Results folder; rerunning resumes it. Default: runs/eval/<model>.")
     backend: Literal[BACKENDS] = Field(
@@ -63,6 +68,12 @@ class EvalConfig(BaseConfig):
     )
     progress: bool = Field(True, description="Show a progress bar per category.")
 
+    @model_validator(mode="after")
+    def _answers_go_with_questions(self):
+        if self.answers is not None and self.questions is None:
+            raise ValueError("--answers is the possible-answer file of --questions; give both")
+        return self
+
     def sampling(self) -> SamplingParams:
         return SamplingParams(self.max_new_tokens, self.temperature, self.top_p, 1, self.seed)
 
@@ -83,9 +94,14 @@ def score_path(out: Path, category: str) -> Path:
 
 def select_examples(config: EvalConfig) -> dict[str, list[Example]]:
     """Per category, the items to evaluate: held-out ids only unless `ids=all` (never training ids
-    by default), in split-file order, cut to `limit`."""
+    by default), in split-file order, cut to `limit`; or every item of `questions`, by category."""
     from .split import load_split
 
+    if config.questions is not None:
+        selected: dict[str, list[Example]] = {}
+        for e in load_bfcl_files(config.questions, config.answers):
+            selected.setdefault(e.category, []).append(e)
+        return {c: examples[: config.limit] for c, examples in selected.items()}
     split = load_split(config.split)
     selected = {}
     for category in config.categories:
@@ -159,6 +175,12 @@ def run_record(config: EvalConfig, info: dict) -> dict:
         },
         "ids": config.ids,
         "split": load_split(config.split).meta,
+        # A results folder of one question file may not be resumed with another.
+        "questions": None if config.questions is None else {
+            "path": str(config.questions),
+            "sha256": hashlib.sha256(Path(config.questions).read_bytes()).hexdigest(),
+            "answers_sha256": None if config.answers is None else hashlib.sha256(Path(config.answers).read_bytes()).hexdigest(),
+        },
         "advfc": __version__,
         "bfcl": BFCL_PIN,
         "torch": torch.__version__,

@@ -333,7 +333,8 @@ class Game:
         if found:
             path, self.state, trainer = found
             self.players = Players.create(c.model, lora, dtype=c.dtype, adapters=path / "adapters",
-                                          generation_batch_size=c.generation_batch_size)
+                                          generation_batch_size=c.generation_batch_size,
+                                          progress=c.progress, verbose=c.verbose)
             self.players.load_optimizer_state(trainer["optimizers"], {FC: c.f_lr, QUERY: c.q_lr})
             checkpoint.set_rng_state(trainer["rng"], path=path)
             repair_jsonl(self.metrics_path, self.state.metrics_rows)
@@ -342,7 +343,8 @@ class Game:
             import torch
 
             torch.manual_seed(c.seed)
-            self.players = Players.create(c.model, lora, dtype=c.dtype, generation_batch_size=c.generation_batch_size)
+            self.players = Players.create(c.model, lora, dtype=c.dtype, generation_batch_size=c.generation_batch_size,
+                                          progress=c.progress, verbose=c.verbose)
         if self.resumed:
             self.log.event("resumed", round=self.state.round, stage=self.state.stage, buffer_rows=self.state.buffer_rows)
         self.pool = {e.id: e for e in load_seed_pool(c, self.players.tokenizer, warn, examples)}

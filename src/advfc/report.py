@@ -1,19 +1,30 @@
-"""Tables and plots from run folders: a run's before/after table (`report.md`, printed at the end
-of `advfc train`) and `advfc report RUN ...` comparing runs, e.g. advfc against its baselines.
+"""The weakness report of a run folder (`report.md` + a self-contained `report.html` with its
+plots, written at the end of `advfc train` and by `advfc report RUN`), and `advfc report RUN ...`
+comparing runs, e.g. advfc against its baselines.
 
-Only run folders are read (or written: `report.md`, `rounds.png`), and every file read is checked
-for the fields the tables use, so a damaged `scores.json` is an InputError naming it."""
+Only run folders are read (or written: `report.*`, `rounds.png`, `report_*.png`), and every file
+read is checked for the fields the report uses, so a damaged `scores.json` is an InputError naming
+it. A report is a list of `Section`s rendered twice: Markdown and HTML."""
 
 from __future__ import annotations
 
+import base64
 import io
 import re
+from collections import Counter
+from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 
-from .data import AST_LIVE, AST_NON_LIVE, LIVE, NON_LIVE
+from .buffer import AdversarialBuffer
+from .data import AST_LIVE, AST_NON_LIVE, BFCL_VERSION_PREFIX, LIVE, NON_LIVE, Example, is_irrelevance, is_relevance
 from .errors import InputError
+from .evaluation import result_path
 from .io import atomic_write_bytes, atomic_write_text, iter_jsonl, read_json
+from .prompts import gold_call_text
+from .rewards import looks_like_call
 from .runlog import check_run_dir
+from .validity import reason_class
 
 SUMMARY_ROWS = ("non_live_ast", "live_ast", "irrelevance", "live_irrelevance")
 AST = AST_NON_LIVE + AST_LIVE
@@ -21,8 +32,9 @@ AST = AST_NON_LIVE + AST_LIVE
 
 STAGE = re.compile(r"^(base|warm_start|round_(\d{1,9}))$")
 ROUND_KEYS = (
-    ("level", "level"), ("harvest/validity_rate", "validity"), ("harvest/fc_accuracy_clean", "F clean"),
-    ("harvest/fc_accuracy_adversarial", "F adversarial"), ("harvest/attack_success", "attack success"),
+    ("level", "level"), ("harvest/validity_rate", "validity"), ("harvest/truncation_rate", "truncated"),
+    ("harvest/fc_accuracy_clean", "F clean"), ("harvest/fc_accuracy_adversarial", "F adversarial"),
+    ("harvest/attack_success", "attack success"), ("harvest/attack_success_at_level", "at level"),
     ("q_reward_mean", "Q reward"), ("f_reward_mean", "F reward"),
 )
 
@@ -93,77 +105,408 @@ def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
 
-def table(columns: dict[str, dict]) -> str:
-    """Markdown: one column per evaluated stage/run, accuracy (%) per category and summary."""
+# ----------------------------------------------------------------------------- a report as data
+
+
+@dataclass
+class Section:
+    """One part of a report, rendered both as Markdown and as HTML: a paragraph, a table, a figure."""
+
+    title: str
+    text: str = ""
+    header: list[str] | None = None
+    rows: list[list[str]] = field(default_factory=list)
+    figure: str | None = None  # a PNG's file name in the report's folder
+
+
+def render_markdown(title: str, sections: list[Section]) -> str:
+    parts = [f"# {title}", ""]
+    for s in sections:
+        parts += [f"## {s.title}", ""]
+        if s.text:
+            parts += [s.text, ""]
+        if s.header:
+            parts.append(_md_table(s.header, s.rows))
+        if s.figure:
+            parts += [f"![{s.title}]({s.figure})", ""]
+    return "\n".join(parts)
+
+
+def _md_cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    align = ["---"] + ["---:" if all(_numeric(r[i]) for r in rows) else "---" for i in range(1, len(header))]
+    lines = ["| " + " | ".join(map(_md_cell, header)) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _numeric(cell: str) -> bool:
+    return bool(re.fullmatch(r"[-–+]?[\d.,]*%?|–", str(cell).strip()))
+
+
+_CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #ddd;padding:.3em .6em;vertical-align:top}
+th{background:#f4f4f4}td.num{text-align:right;white-space:nowrap}td{max-width:420px;overflow-wrap:anywhere}
+img{max-width:100%;border:1px solid #eee}p{line-height:1.45}code{background:#f4f4f4;padding:0 .2em}"""
+
+
+def _html_cell(text) -> str:
+    """Escaped, with the Markdown bold of summary rows (`**x**`) as <b>."""
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escape(str(text)))
+
+
+def render_html(title: str, sections: list[Section], images: dict[str, bytes]) -> str:
+    """One self-contained page: styles inline, every figure embedded as a data URI."""
+    parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{escape(title)}</title>",
+             f"<style>{_CSS}</style></head><body>", f"<h1>{escape(title)}</h1>"]
+    for s in sections:
+        parts.append(f"<h2>{escape(s.title)}</h2>")
+        if s.text:
+            parts.append(f"<p>{escape(s.text)}</p>")
+        if s.header:
+            parts.append("<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in s.header) + "</tr>")
+            for r in s.rows:
+                cells = "".join(f'<td class="num">{escape(str(c))}</td>' if i and _numeric(c) else f"<td>{_html_cell(c)}</td>"
+                                for i, c in enumerate(r))
+                parts.append(f"<tr>{cells}</tr>")
+            parts.append("</table>")
+        if s.figure and s.figure in images:
+            data = base64.b64encode(images[s.figure]).decode()
+            parts.append(f'<img alt="{escape(s.title)}" src="data:image/png;base64,{data}">')
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+# ----------------------------------------------------------------------------- held-out accuracy
+
+
+def accuracy_rows(columns: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
+    """One column per evaluated stage/run, accuracy (%) per category, parseable calls, summaries."""
     categories = [c for c in NON_LIVE + LIVE if any(c in s.get("categories", {}) for s in columns.values())]
-    lines = ["| accuracy (%) | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    rows = []
     for c in categories:
         cells = [_pct(s.get("categories", {}).get(c, {}).get("accuracy")) for s in columns.values()]
         n = next((s["categories"][c]["total"] for s in columns.values() if c in s.get("categories", {})), 0)
-        lines.append(f"| {c} (n={n}) | " + " | ".join(cells) + " |")
+        rows.append([f"{c} (n={n})", *cells])
     parseable = []
     for s in columns.values():
         ast = [v["parseable_calls"] for c, v in s.get("categories", {}).items() if c in AST and "parseable_calls" in v]
         parseable.append(sum(ast) / len(ast) if ast else None)
     if any(p is not None for p in parseable):
-        lines.append("| parseable calls, AST categories | " + " | ".join(_pct(p) for p in parseable) + " |")
+        rows.append(["parseable calls, AST categories", *map(_pct, parseable)])
     for key in SUMMARY_ROWS:
         cells = [_pct(s.get("summary", {}).get(key)) for s in columns.values()]
         if any(cell != "–" for cell in cells):
-            lines.append(f"| **{key}** | " + " | ".join(cells) + " |")
+            rows.append([f"**{key}**", *cells])
     if any("robustness" in s for s in columns.values()):
         for key in ("clean", "perturbed"):
-            cells = [_pct(s.get("robustness", {}).get(key)) for s in columns.values()]
-            lines.append(f"| robustness set, {key} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+            rows.append([f"robustness set, {key}", *(_pct(s.get("robustness", {}).get(key)) for s in columns.values())])
+    return ["accuracy (%)", *columns], rows
 
 
-def round_table(metrics: list[dict]) -> str:
-    lines = ["| round | " + " | ".join(k[1] for k in ROUND_KEYS) + " |", "|---:|" + "---:|" * len(ROUND_KEYS)]
+def table(columns: dict[str, dict]) -> str:
+    """Markdown: one column per evaluated stage/run, accuracy (%) per category and summary."""
+    return _md_table(*accuracy_rows(columns))
+
+
+def round_rows(metrics: list[dict]) -> tuple[list[str], list[list[str]]]:
+    rows = []
     for m in metrics:
         cells = []
         for key, _ in ROUND_KEYS:
             v = m.get(key)
             cells.append(str(v) if key == "level" else (_pct(v) if key.startswith("harvest") else ("–" if v is None else f"{v:.3f}")))
-        lines.append(f"| {m['round']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append([str(m["round"]), *cells])
+    return ["round", *(label for _, label in ROUND_KEYS)], rows
 
 
-def plot_rounds(metrics: list[dict], path: Path) -> None:
+def round_table(metrics: list[dict]) -> str:
+    return _md_table(*round_rows(metrics))
+
+
+# ----------------------------------------------------------------------------- what broke F, and what the guard refused
+
+# BFCL error types grouped the way a reader asks about them.
+ERROR_CLASSES = ("wrong function", "missing/extra parameter", "wrong value", "wrong type", "wrong count",
+                 "format/decoding", "false call on irrelevance", "false abstention", "other")
+
+
+def error_class(error_type: str | None, category: str, raw: str | None) -> str | None:
+    """The taxonomy class of one failed BFCL verdict (None for a correct one)."""
+    if error_type is None:
+        return None
+    if is_irrelevance(category) or error_type.startswith("irrelevance_error"):
+        return "false call on irrelevance"
+    if is_relevance(category) or error_type.startswith("relevance_error"):
+        return "false abstention"
+    if error_type.startswith("ast_decoder"):
+        return "format/decoding" if looks_like_call(raw) else "false abstention"
+    for needle, name in (("wrong_func_name", "wrong function"), ("wrong_count", "wrong count"),
+                         ("missing_required", "missing/extra parameter"), ("unexpected_param", "missing/extra parameter"),
+                         ("missing_optional", "missing/extra parameter"), ("type_error", "wrong type"),
+                         ("value_error", "wrong value"), ("cannot_find_match", "wrong value")):
+        if needle in error_type:
+            return name
+    return "other"
+
+
+def stage_errors(stage_dir: Path) -> Counter:
+    """Error classes of one evaluated stage, from its BFCL score and result files."""
+    counts: Counter = Counter()
+    for score in sorted((stage_dir / "score").glob("*_score.jsonl")):
+        category = score.name.removeprefix(f"{BFCL_VERSION_PREFIX}_").removesuffix("_score.jsonl")
+        results = result_path(stage_dir, category)
+        raws = {}
+        if results.exists():
+            for _, r in iter_jsonl(results):
+                if isinstance(r, dict) and isinstance(r.get("id"), str):
+                    raws[r["id"]] = r.get("result") if isinstance(r.get("result"), str) else None
+        for lineno, v in iter_jsonl(score):
+            if not isinstance(v, dict) or not isinstance(v.get("valid"), bool):
+                raise InputError("not a verdict row (expected 'valid': true/false)", path=score, where=lineno)
+            if not v["valid"]:
+                counts[error_class(v.get("error_type") or "other", category, raws.get(v.get("id")))] += 1
+    return counts
+
+
+def tactic_rows(rows: list[dict]) -> list[tuple[str, int, float]]:
+    """(tactic, valid rewrites of seeds F solved clean, mean failure rate), most damaging first."""
+    by_tactic: dict[str, list[float]] = {}
+    for r in rows:
+        if r["status"] == "valid" and r["p_hat"] is not None and (r["p_hat_clean"] or 0) >= 0.5:
+            by_tactic.setdefault(r["tactic"], []).append(1 - r["p_hat"])
+    stats = [(t, len(v), sum(v) / len(v)) for t, v in by_tactic.items()]
+    return sorted(stats, key=lambda s: (-s[2], -s[1], s[0]))
+
+
+def _seed(row: dict) -> Example:
+    return Example.from_dict(row["seed"])
+
+
+def broken_examples(rows: list[dict], tactics: list[str], per_tactic: int = 2) -> list[list[str]]:
+    """Side by side, for the most damaging tactics: the original, the rewrite, F's wrong answer, the gold call."""
+    out = []
+    for tactic in tactics:
+        picked = [r for r in rows if r["tactic"] == tactic and r["status"] == "valid" and r["p_hat"] is not None
+                  and r["p_hat"] < 1 and (r["p_hat_clean"] or 0) >= 0.5][:per_tactic]
+        for r in picked:
+            answers = r.get("fc_answers") or []
+            wrong = next((a for a, ok in zip(answers, r["verdicts"]) if not ok), "(not recorded)")
+            seed = _seed(r)
+            out.append([tactic, seed.query[:300], (r["query"] or "")[:300], wrong[:300], gold_call_text(seed)[:300]])
+    return out
+
+
+def rejection_rows(rows: list[dict], per_reason: int = 2) -> tuple[list[list[str]], list[list[str]]]:
+    """How many rewrites each reason refused (a rewrite may have several), and examples of each."""
+    refused = [r for r in rows if r["status"] != "valid"]
+    counts = Counter(c for r in refused for c in dict.fromkeys(reason_class(x) for x in r["reasons"]))
+    table_rows = [[reason, str(n), f"{100 * n / len(rows):.1f}%"] for reason, n in counts.most_common()]
+    examples, shown_ids = [], set()
+    for reason, _ in counts.most_common():
+        matching = [r for r in refused if any(reason_class(x) == reason for x in r["reasons"])]
+        # Rewrites not shown under an earlier reason first: each example should teach something.
+        for r in sorted(matching, key=lambda r: r["id"] in shown_ids)[:per_reason]:
+            shown_ids.add(r["id"])
+            shown = r["query"] if r["query"] is not None else (r.get("raw") or "")
+            detail = next(x for x in r["reasons"] if reason_class(x) == reason)
+            examples.append([reason, _seed(r).query[:300], shown[:300], detail[:200]])
+    return table_rows, examples
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def _figure():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _png(fig, plt) -> bytes:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def accuracy_figure(stages: dict[str, dict]) -> bytes:
+    plt = _figure()
+    names = list(stages)
+    categories = [c for c in NON_LIVE + LIVE if any(c in s.get("categories", {}) for s in stages.values())]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for c in categories:
+        ys = [s.get("categories", {}).get(c, {}).get("accuracy") for s in stages.values()]
+        ax.plot(names, [float("nan") if y is None else 100 * y for y in ys], marker="o", label=c)
+    ax.set_ylabel("held-out accuracy (%)")
+    ax.set_ylim(-3, 103)
+    ax.legend(fontsize=7, ncol=2)
+    return _png(fig, plt)
+
+
+def rounds_figure(metrics: list[dict]) -> bytes:
+    plt = _figure()
     rounds = [m["round"] for m in metrics]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key, label in (("harvest/fc_accuracy_clean", "F on clean"), ("harvest/fc_accuracy_adversarial", "F on adversarial"),
-                       ("harvest/validity_rate", "validity rate"), ("harvest/attack_success", "attack success")):
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for key, label in (("harvest/attack_success", "attack success"), ("harvest/validity_rate", "validity rate"),
+                       ("harvest/truncation_rate", "truncation rate"), ("harvest/fc_accuracy_clean", "F on clean"),
+                       ("harvest/fc_accuracy_adversarial", "F on adversarial")):
         ys = [m.get(key) for m in metrics]
         if any(y is not None for y in ys):
             ax.plot(rounds, [float("nan") if y is None else y for y in ys], marker="o", label=label)
     ax.set_xlabel("round")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(-0.03, 1.03)
     ax.set_xticks(rounds)
+    level = ax.twinx()
+    level.plot(rounds, [m.get("level") for m in metrics], color="grey", linestyle="--", marker="s", label="curriculum level")
+    level.set_ylim(0.5, 3.5)
+    level.set_yticks([1, 2, 3])
+    level.set_ylabel("level")
+    lines, labels = ax.get_legend_handles_labels()
+    more, more_labels = level.get_legend_handles_labels()
+    ax.legend(lines + more, labels + more_labels, fontsize=7, loc="upper left")
+    return _png(fig, plt)
+
+
+def errors_figure(before: tuple[str, Counter], after: tuple[str, Counter]) -> bytes:
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ys = range(len(ERROR_CLASSES))
+    for offset, (name, counts) in ((-0.2, before), (0.2, after)):
+        ax.barh([y + offset for y in ys], [counts.get(c, 0) for c in ERROR_CLASSES], height=0.4, label=name)
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels(ERROR_CLASSES, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("held-out items failed")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=120)
-    plt.close(fig)
-    atomic_write_bytes(path, png.getvalue())
+    return _png(fig, plt)
+
+
+def tactics_figure(stats: list[tuple[str, int, float]]) -> bytes:
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.35 * max(len(stats), 1)))
+    ax.barh([f"{t} (n={n})" for t, n, _ in stats], [100 * s for _, _, s in stats], color="#c0504d")
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("F's failure rate on valid rewrites of seeds it solves (%)")
+    return _png(fig, plt)
+
+
+# ----------------------------------------------------------------------------- the reports
+
+
+def weakness_sections(rows: list[dict], images: dict[str, bytes]) -> list[Section]:
+    """What breaks the model (tactics, with examples) and what the guard refused (with examples)."""
+    sections = []
+    stats = tactic_rows(rows)
+    if stats:
+        images["report_tactics.png"] = tactics_figure(stats)
+        sections.append(Section(
+            "Tactics that break the model most",
+            "Mean failure rate 1 − p̂ of F on valid rewrites of seeds it answers correctly on the clean query.",
+            ["tactic", "rewrites", "F fails (%)"], [[t, str(n), _pct(s)] for t, n, s in stats], "report_tactics.png"))
+        examples = broken_examples(rows, [t for t, _, _ in stats[:4]])
+        if examples:
+            sections.append(Section("Examples: what broke it", "", ["tactic", "original query", "adversarial query",
+                                                                    "F's wrong answer", "gold call"], examples))
+    counts, examples = rejection_rows(rows)
+    if counts:
+        sections.append(Section(
+            "Rewrites the guard rejected",
+            f"{sum(r['status'] != 'valid' for r in rows)} of {len(rows)} rewrites were refused; a rewrite may "
+            "break several rules. Judge the guard by its examples.",
+            ["reason", "rewrites", "share of all"], counts))
+        sections.append(Section("Examples of rejected rewrites", "", ["reason", "original query", "rewrite", "why"], examples))
+    return sections
+
+
+def write_report(folder: Path, title: str, sections: list[Section], images: dict[str, bytes]) -> str:
+    """`report.md` (figures beside it) and a self-contained `report.html`, written atomically."""
+    for name, data in images.items():
+        atomic_write_bytes(folder / name, data)
+    text = render_markdown(title, sections)
+    atomic_write_text(folder / "report.md", text)
+    atomic_write_text(folder / "report.html", render_html(title, sections, images))
+    return text
 
 
 def write_run_report(run_dir: Path) -> str:
+    """A run's report: held-out accuracy by stage, rounds, error taxonomy before vs after, the
+    tactics that broke F with examples, and the rewrites the guard refused with examples. Only
+    a run folder is read, and only `report.*`, `rounds.png` and `report_*.png` are written."""
     check_run_dir(run_dir)
     stages = eval_stages(run_dir)
     metrics = read_metrics(run_dir)
-    parts = [f"# advfc run `{run_dir}`", "", "## Held-out BFCL accuracy by stage", "", table(stages)]
+    images: dict[str, bytes] = {}
+    sections = [Section("Held-out BFCL accuracy by stage", "", *accuracy_rows(stages))] if stages else []
+    if len(stages) > 1:
+        images["report_accuracy.png"] = accuracy_figure(stages)
+        sections[0].figure = "report_accuracy.png"
     if metrics:
-        parts += ["## Rounds", "", round_table(metrics), "![rounds](rounds.png)", ""]
-        plot_rounds(metrics, run_dir / "rounds.png")
-    text = "\n".join(parts)
-    atomic_write_text(run_dir / "report.md", text)
-    return text
+        images["rounds.png"] = rounds_figure(metrics)
+        sections.append(Section("Rounds", "Attack success, validity and truncation rate of each round's harvest, "
+                                "and the curriculum level.", *round_rows(metrics), figure="rounds.png"))
+    named = [n for n in ("warm_start", "base") if n in stages]
+    if stages:
+        first, last = (named[0] if named else next(iter(stages))), list(stages)[-1]
+        before, after = stage_errors(run_dir / "eval" / first), stage_errors(run_dir / "eval" / last)
+        images["report_errors.png"] = errors_figure((first, before), (last, after))
+        sections.append(Section(f"Error taxonomy: {first} vs {last}", "Failed held-out items by kind (from BFCL's error types).",
+                                ["error", first, last], [[c, str(before.get(c, 0)), str(after.get(c, 0))] for c in ERROR_CLASSES],
+                                "report_errors.png"))
+    buffer = run_dir / "buffer.jsonl"
+    if buffer.exists():
+        sections += weakness_sections(AdversarialBuffer(buffer).rows(), images)
+    return write_report(run_dir, f"advfc run {run_dir}", sections, images)
+
+
+def write_attack_report(out: Path, summary: dict, rows: list[dict]) -> str:
+    """The weakness report of `advfc attack`: how often the target broke, on what kinds of error,
+    under which tactics (with examples), and what the guard refused."""
+    images: dict[str, bytes] = {}
+    failed: Counter = Counter()
+    for r in rows:
+        if r["status"] == "valid":
+            category = r["seed"]["category"]
+            for ok, error, raw in zip(r["verdicts"], r["error_types"], r.get("fc_answers") or [None] * len(r["verdicts"])):
+                if not ok:
+                    failed[error_class(error or "other", category, raw)] += 1
+    overview = [["target", str(summary["target"])], ["attacker", str(summary["attacker"])],
+                ["seeds", str(summary["seeds"])], ["rewrites", str(summary["queries"])],
+                ["valid rewrites (%)", _pct(summary.get("validity_rate"))],
+                ["target on the clean queries (%)", _pct(summary.get("fc_accuracy_clean"))],
+                ["target on the valid rewrites (%)", _pct(summary.get("fc_accuracy_adversarial"))],
+                ["attack success (%)", _pct(summary.get("attack_success"))],
+                ["rewrites that broke it (questions.jsonl)", str(summary["broke"])]]
+    sections = [Section("Overview", "The adversarial set that broke the target is in questions.jsonl / answers.jsonl "
+                        "(BFCL format: `advfc eval --questions questions.jsonl --answers answers.jsonl`) and adversarial.jsonl "
+                        "(rows `datasets` loads).", ["", "value"], overview)]
+    if failed:
+        images["report_errors.png"] = errors_figure(("clean", Counter()), ("adversarial", failed))
+        sections.append(Section("The target's errors on valid rewrites", "Failed samples by kind (from BFCL's error types).",
+                                ["error", "samples"], [[c, str(failed.get(c, 0))] for c in ERROR_CLASSES], "report_errors.png"))
+    sections += weakness_sections(rows, images)
+    return write_report(out, f"advfc attack on {summary['target']}", sections, images)
+
+
+def write_folder_report(folder: Path) -> str:
+    """`advfc report FOLDER`: a run folder's report, or an attack folder's; nothing else is written to."""
+    if (folder / "attack.json").is_file() and (folder / "summary.json").is_file():
+        summary = read_json(folder / "summary.json")
+        needed = ("target", "attacker", "seeds", "queries", "broke")
+        if not isinstance(summary, dict) or any(k not in summary for k in needed):
+            raise InputError(f"not an attack summary (expected {', '.join(needed)})", path=folder / "summary.json")
+        rows = AdversarialBuffer(folder / "rewrites.jsonl").rows()
+        return write_attack_report(folder, summary, rows)
+    return write_run_report(folder)
 
 
 def compare_runs(run_dirs: list[Path]) -> str:

@@ -44,14 +44,19 @@ def _tool_mention(names: tuple[str, ...]) -> re.Pattern:
     return re.compile(rf"""(?<![\w.])(?:{alternatives})\s*\(|:\s*["'](?:{alternatives})["']""")
 
 
+def looks_like_call(raw) -> bool:
+    """Call syntax whatever the tools: `name(arg=...`, `name()`, a JSON call object, a tool-call tag."""
+    return isinstance(raw, str) and bool(_CALL_SHAPE.search(raw))
+
+
 def is_call_attempt(raw: str, example: Example) -> bool:
     """Text that tries to call a function: a listed tool's name followed by `(` or quoted as a JSON
     value, `name(arg=...`, `name()`, `name(**...`, a JSON call object, or a tool-call tag. Prose
     may name a tool, quote it, or put `word (x = 1)` in parentheses."""
+    if looks_like_call(raw):
+        return True
     if not isinstance(raw, str):
         return False
-    if _CALL_SHAPE.search(raw):
-        return True
     names = tuple(t["name"] for t in example.tools if t.get("name"))
     return bool(names) and bool(_tool_mention(names).search(raw))
 

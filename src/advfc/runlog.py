@@ -15,7 +15,7 @@ from rich.console import Console
 
 from .errors import InputError
 from .io import append_jsonl, atomic_write_text, make_dirs
-from .train_config import TrainConfig
+from .train_config import RESUME_OVERRIDES, TrainConfig
 
 CONFIG = "config.yaml"
 # The first line of a run's saved config: what tells a run folder from any folder with a config.yaml.
@@ -58,7 +58,7 @@ def claim_run(config: TrainConfig) -> Iterator[tuple[TrainConfig, Path, bool]]:
     """(config, run folder, resumed) for `advfc train`, the folder locked while the block runs.
 
     A new run needs an absent or empty `output_dir`; `resume` needs a run folder, whose saved
-    config is the run's config (only `progress` may differ). Nothing is written before the lock is
+    config is the run's config (only `progress` and `verbose` may differ). Nothing is written before the lock is
     held and every check has passed."""
     resumed = config.resume is not None
     run_dir = Path(config.resume if resumed else config.output_dir)
@@ -68,8 +68,8 @@ def claim_run(config: TrainConfig) -> Iterator[tuple[TrainConfig, Path, bool]]:
         make_dirs(run_dir)
     with lock(run_dir):
         if resumed:
-            progress = {"progress": config.progress} if "progress" in config.model_fields_set else {}
-            config = TrainConfig.load(run_dir / CONFIG, **progress)
+            reporting = {k: getattr(config, k) for k in RESUME_OVERRIDES if k in config.model_fields_set}
+            config = TrainConfig.load(run_dir / CONFIG, **reporting)
         else:
             if is_run_dir(run_dir):
                 raise InputError("already holds a run; continue it with --resume, or choose another --output-dir", path=run_dir)
@@ -103,12 +103,9 @@ class RunLog:
 
     def event(self, kind: str, **fields) -> None:
         append_jsonl(self.path, [{"time": round(time.time(), 3), "event": kind, **fields}])
-        if kind == "stage":
-            if fields["status"] == "start":
-                where = "stage 0" if fields["stage"] == "warm_start" else f"round {fields['round']}/{self.rounds}"
-                self.console.print(f"[bold cyan]{where}[/] · {fields['stage']} …")
-            else:
-                self.console.print(f"  done in {fields['seconds']:.0f}s")
+        if kind == "stage" and fields["status"] == "end":
+            where = "stage 0" if fields["stage"] == "warm_start" else f"round {fields['round']}/{self.rounds}"
+            self.console.print(f"[bold cyan]{where}[/] · {fields['stage']:<12} {_duration(fields['seconds'])}")
         elif kind == "warning":
             self.console.print(f"[yellow]warning:[/] {fields['message']}")
         elif kind == "resumed":
@@ -125,8 +122,10 @@ class RunLog:
     def round(self, record: dict) -> None:
         r = record["round"]
         h = {k.split("/", 1)[1]: v for k, v in record.items() if k.startswith("harvest/")}
+        rejected = ", ".join(f"{reason} {n}" for reason, n in list((h.get("rejections") or {}).items())[:3])
         self.console.print(
-            f"[bold]round {r}[/]: level {record['level']}, validity {_pct(h.get('validity_rate'))}, "
+            f"[bold]round {r}[/]: level {record['level']}, validity {_pct(h.get('validity_rate'))} "
+            f"(truncated {_pct(h.get('truncation_rate'))}{'; rejected for ' + rejected if rejected else ''}), "
             f"F clean {_pct(h.get('fc_accuracy_clean'))} vs adversarial {_pct(h.get('fc_accuracy_adversarial'))}, "
             f"attack success {_pct(h.get('attack_success'))}"
         )
@@ -137,11 +136,36 @@ class RunLog:
 
     def eval(self, name: str, scores: dict) -> None:
         summary = scores.get("summary", {})
-        self.console.print(f"eval [{name}]: " + ", ".join(f"{k} {_pct(v)}" for k, v in summary.items()))
+        shown = ", ".join(f"{k} {_pct(v)}" for k, v in summary.items() if v is not None)
+        self.console.print(f"  held-out ({name}): {shown or 'no summary column evaluated'}", markup=False, highlight=False)
         if self.writer:
             for key, value in flatten({k: v for k, v in scores.items() if k != "run"}).items():
                 self.writer.add_scalar(f"eval_{name}/{key}", value, 0)
             self.writer.flush()
+
+
+def quiet_libraries(verbose: bool) -> None:
+    """What a user sees of the libraries: no deprecation and future warnings raised inside them,
+    no per-map progress bars of datasets, no weight-loading bars; `verbose` keeps everything.
+    Called once by the commands that train or attack (a console setting, so it lives at the edge)."""
+    if verbose:
+        return
+    import warnings
+
+    for category in (FutureWarning, DeprecationWarning, UserWarning):
+        for library in ("transformers", "trl", "peft", "torch", "accelerate", "datasets"):
+            warnings.filterwarnings("ignore", category=category, module=library)
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def _pct(x) -> str:

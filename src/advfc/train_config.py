@@ -12,7 +12,7 @@ from .data import LIVE, NON_LIVE
 
 TRAIN_CATEGORIES = [c for c in LIVE if c != "live_relevance"]
 # How a run reports, not what it computes: the only fields `--resume` takes besides the folder.
-RESUME_OVERRIDES = ("progress",)
+RESUME_OVERRIDES = ("progress", "verbose")
 
 
 class TrainConfig(BaseConfig):
@@ -107,6 +107,9 @@ class TrainConfig(BaseConfig):
     )
     generation_batch_size: int = Field(16, ge=1, description="Rows per forward pass when sampling F and Q outside TRL.")
     progress: bool = Field(True, description="Progress bars.")
+    verbose: bool = Field(
+        False, description="Also print the trainers' per-step log dictionaries and library warnings (always in events.jsonl)."
+    )
 
     @field_validator("report_to")
     @classmethod

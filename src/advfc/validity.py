@@ -32,7 +32,7 @@ from pathlib import Path
 from .data import Example, category_of_id, expects_no_call, load_bfcl, load_examples_jsonl
 from .errors import InputError
 from .generation import Generator, SamplingParams, build_generator
-from .io import iter_jsonl
+from .io import iter_jsonl, read_json
 from .prompts import gold_call_text
 from .query import parse_rewrite
 
@@ -1045,6 +1045,15 @@ def validate_rewrites(rows: list[RewriteRow], seeds: dict[str, Example], rules: 
     if any(r.label for r in rows):
         summary["labelled"] = guard_errors([(r, v.valid) for r, v in zip(rows, verdicts) if r.label])
     return out, summary
+
+
+def is_validate_summary(path: Path) -> bool:
+    """What `advfc validate` may replace beside its verdicts: its own earlier summary."""
+    try:
+        summary = read_json(path)
+    except InputError:
+        return False
+    return isinstance(summary, dict) and {"rows", "valid", "validity_rate", "rejections"} <= set(summary)
 
 
 def guard_errors(judged: list[tuple[RewriteRow, bool]]) -> dict:
