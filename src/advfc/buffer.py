@@ -108,7 +108,7 @@ def round_summary(rows: list[dict]) -> dict:
     solved = [r for r in valid if r["p_hat_clean"] is not None and r["p_hat_clean"] >= 0.5]
     # The curriculum advances on attacks made with the current level's tactics only.
     at_level = [r for r in solved if r.get("level") == r.get("curriculum_level")]
-    reasons = Counter(reason_class(reason) for r in rows for reason in r["reasons"])
+    reasons = Counter(c for r in rows for c in dict.fromkeys(reason_class(reason) for reason in r["reasons"]))  # rows per reason
     errors = Counter(e for r in valid for e in r["error_types"] if e)
     seeds = {r["seed_id"]: r["p_hat_clean"] for r in rows}
     return {

@@ -237,13 +237,15 @@ def validate(
 @config_command(app, "train", TrainConfig, help="Run the adversarial game (warm start, then rounds of Q-phase, harvest, F-phase, eval).")
 def train(config: TrainConfig):
     from .game import run_training
+    from .report import final_tables
     from .runlog import quiet_libraries
 
     quiet_libraries(config.verbose)
     summary = run_training(config)
     run_dir = Path(summary["run_dir"])
-    console.print((run_dir / "report.md").read_text(), markup=False, highlight=False, soft_wrap=True)
+    console.print(final_tables(run_dir), markup=False, highlight=False, soft_wrap=True)
     console.print(f"run folder: {run_dir} ({summary['rounds']} rounds, {summary['buffer_rows']} adversarial queries)")
+    console.print(f"report: {run_dir / 'report.html'} (and report.md)", markup=False, highlight=False)
 
 
 @config_command(app, "attack", AttackConfig,

@@ -291,8 +291,9 @@ def broken_examples(rows: list[dict], tactics: list[str], per_tactic: int = 2) -
     """Side by side, for the most damaging tactics: the original, the rewrite, F's wrong answer, the gold call."""
     out = []
     for tactic in tactics:
-        picked = [r for r in rows if r["tactic"] == tactic and r["status"] == "valid" and r["p_hat"] is not None
-                  and r["p_hat"] < 1 and (r["p_hat_clean"] or 0) >= 0.5][:per_tactic]
+        broke = {(r["seed_id"], r["query"]): r for r in rows if r["tactic"] == tactic and r["status"] == "valid"
+                 and r["p_hat"] is not None and r["p_hat"] < 1 and (r["p_hat_clean"] or 0) >= 0.5}
+        picked = list(broke.values())[:per_tactic]
         for r in picked:
             answers = r.get("fc_answers") or []
             wrong = next((a for a, ok in zip(answers, r["verdicts"]) if not ok), "(not recorded)")
@@ -310,7 +311,8 @@ def rejection_rows(rows: list[dict], per_reason: int = 2) -> tuple[list[list[str
     for reason, _ in counts.most_common():
         matching = [r for r in refused if any(reason_class(x) == reason for x in r["reasons"])]
         # Rewrites not shown under an earlier reason first: each example should teach something.
-        for r in sorted(matching, key=lambda r: r["id"] in shown_ids)[:per_reason]:
+        unique = list({(r["seed_id"], r["query"], r.get("raw")): r for r in matching}.values())
+        for r in sorted(unique, key=lambda r: r["id"] in shown_ids)[:per_reason]:
             shown_ids.add(r["id"])
             shown = r["query"] if r["query"] is not None else (r.get("raw") or "")
             detail = next(x for x in r["reasons"] if reason_class(x) == reason)
@@ -507,6 +509,15 @@ def write_folder_report(folder: Path) -> str:
         rows = AdversarialBuffer(folder / "rewrites.jsonl").rows()
         return write_attack_report(folder, summary, rows)
     return write_run_report(folder)
+
+
+def final_tables(run_dir: Path) -> str:
+    """What `advfc train` prints at the end: held-out accuracy by stage and the rounds."""
+    parts = ["held-out BFCL accuracy by stage", table(eval_stages(run_dir))]
+    metrics = read_metrics(run_dir)
+    if metrics:
+        parts += ["rounds", round_table(metrics)]
+    return "\n".join(parts)
 
 
 def compare_runs(run_dirs: list[Path]) -> str:
