@@ -49,6 +49,7 @@ import advfc.rewards
 import advfc.runlog
 import advfc.scoring
 import advfc.seeds
+import advfc.validity
 from advfc.game import Game
 from advfc.players import Players
 from advfc.train_config import TrainConfig
@@ -136,7 +137,7 @@ for module in (advfc.prompts, advfc.seeds):
     meter.wrap(module, "render_chat", "tokenizer + chat template")
 for module, name in ((advfc.checker, "check"), (advfc.rewards, "check"), (advfc.scoring, "check")):
     meter.wrap(module, name, "BFCL checker")
-meter.wrap(advfc.rewards, "check_rewrite", "validity rules")
+meter.wrap(advfc.validity, "check_rewrite", "validity rules")
 meter.wrap(advfc.rewards, "max_similarity", "validity rules")
 meter.wrap(advfc.rewards.QueryPhaseReward, "__call__", "reward glue")
 meter.wrap(advfc.rewards.FCReward, "__call__", "reward glue")

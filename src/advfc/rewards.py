@@ -24,7 +24,7 @@ from .data import Example, is_irrelevance, is_relevance
 from .generation import Generator, SamplingParams
 from .prompts import fc_messages
 from .query import parse_rewrite
-from .validity import INVALID, UNPARSEABLE, VALID, Judge, Validity, ValidityRules, check_rewrite, max_similarity
+from .validity import INVALID, UNPARSEABLE, VALID, Judge, Validity, ValidityRules, guard, max_similarity
 
 # ----------------------------------------------------------------------------- grading one FC output
 
@@ -297,14 +297,8 @@ def score_rewrites(
     The diversity penalty `lambda_div * max_sim` is applied only inside groups whose task
     rewards differ: in a group where every rewrite earns the same, GRPO's advantage would come
     from similarity alone and would teach Q to vary its wording, not to find weaknesses."""
-    truncated = truncated or [False] * len(raw_outputs)
     queries = [parse_rewrite(raw) for raw in raw_outputs]
-    validity = [check_rewrite(q, ex, rules=settings.rules, truncated=t) for q, ex, t in zip(queries, seeds, truncated)]
-    if judge is not None:
-        todo = [i for i, v in enumerate(validity) if v.valid]
-        for i, ok in zip(todo, judge.agrees([(seeds[i], queries[i]) for i in todo])):
-            if not ok:
-                validity[i] = Validity(INVALID, ("judge: not the same call",))
+    validity = guard(queries, seeds, rules=settings.rules, truncated=truncated, judge=judge)
     scored = [i for i, v in enumerate(validity) if v.valid]
     samples = dict(zip(scored, sample_fc([seeds[i].with_query(queries[i]) for i in scored], fc, settings, rng_seed)))
     grades = {i: tuple(g for _, g in s) for i, s in samples.items()}

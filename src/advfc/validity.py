@@ -954,6 +954,20 @@ def build_judge(spec: str, *, batch_size: int = 8) -> Judge:
     return Judge(build_generator(spec, "auto", batch_size=batch_size, chat_template_kwargs=JUDGE_TEMPLATE_KWARGS))
 
 
+def guard(queries: list[str | None], seeds: list[Example], *, rules: ValidityRules = ValidityRules(),
+          truncated: list[bool] | None = None, judge: Judge | None = None) -> list[Validity]:
+    """The guard on a batch: the rules on every rewrite, then the judge (when given) on the
+    rewrites the rules passed, in one generation call."""
+    truncated = truncated or [False] * len(queries)
+    verdicts = [check_rewrite(q, ex, rules=rules, truncated=t) for q, ex, t in zip(queries, seeds, truncated, strict=True)]
+    if judge is not None:
+        todo = [i for i, v in enumerate(verdicts) if v.valid]
+        for i, ok in zip(todo, judge.agrees([(seeds[i], queries[i]) for i in todo])):
+            if not ok:
+                verdicts[i] = Validity(INVALID, ("judge: not the same call",))
+    return verdicts
+
+
 # ----------------------------------------------------------------------------- `advfc validate`
 
 
@@ -1024,12 +1038,7 @@ def validate_rewrites(rows: list[RewriteRow], seeds: dict[str, Example], rules: 
     """The guard's verdict on every row, in input order, and a summary: the validity rate and how
     many rows each reason rejected (a row may have several)."""
     queries = [parse_rewrite(r.rewrite) if r.rewrite is not None else None for r in rows]
-    verdicts = [check_rewrite(q, seeds[r.seed_id], rules=rules, truncated=r.truncated) for q, r in zip(queries, rows)]
-    if judge is not None:
-        todo = [i for i, v in enumerate(verdicts) if v.valid]
-        for i, ok in zip(todo, judge.agrees([(seeds[rows[i].seed_id], queries[i]) for i in todo])):
-            if not ok:
-                verdicts[i] = Validity(INVALID, ("judge: not the same call",))
+    verdicts = guard(queries, [seeds[r.seed_id] for r in rows], rules=rules, truncated=[r.truncated for r in rows], judge=judge)
     out = [{"seed_id": r.seed_id, "rewrite": r.rewrite, "valid": v.valid, "reasons": list(v.reasons)}
            for r, v in zip(rows, verdicts)]
     by_reason = Counter(c for v in verdicts for c in dict.fromkeys(reason_class(reason) for reason in v.reasons))
