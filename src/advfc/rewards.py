@@ -155,12 +155,17 @@ def _example_from_json(text: str) -> Example:
     return Example.from_dict(json.loads(text))
 
 
-def flat_group_share(rewards: list[float], groups: list) -> float | None:
-    """Share of GRPO groups whose rewards are all equal: zero advantage, nothing learnt from them."""
+def flat_groups(rewards: list[float], groups: list) -> set:
+    """The GRPO groups whose rewards are all equal: zero advantage, nothing learnt from them."""
     by_group = defaultdict(set)
     for r, g in zip(rewards, groups, strict=True):
         by_group[g].add(round(r, 9))
-    return sum(len(v) == 1 for v in by_group.values()) / len(by_group) if by_group else None
+    return {g for g, values in by_group.items() if len(values) == 1}
+
+
+def flat_group_share(rewards: list[float], groups: list) -> float | None:
+    """Share of GRPO groups whose rewards are all equal."""
+    return len(flat_groups(rewards, groups)) / len(set(groups)) if groups else None
 
 
 class FCReward:
@@ -302,16 +307,15 @@ def score_rewrites(
     scored = [i for i, v in enumerate(validity) if v.valid]
     samples = dict(zip(scored, sample_fc([seeds[i].with_query(queries[i]) for i in scored], fc, settings, rng_seed)))
     grades = {i: tuple(g for _, g in s) for i, s in samples.items()}
-    p_hats = [RewriteScore(q, v, grades.get(i, ())).p_hat for i, (q, v) in enumerate(zip(queries, validity))]
+    p_hats = [sum(g.strict for g in grades[i]) / len(grades[i]) if i in grades else None for i in range(len(queries))]
     task = [query_reward(v.status, p, mode=settings.reward_mode, target_failure=settings.target_failure, lambda_div=0.0)
             for v, p in zip(validity, p_hats)]
-    spread = {g for g in groups if len({round(t, 9) for t, h in zip(task, groups) if h == g}) > 1}
+    flat = flat_groups(task, groups)
     results = []
     for i, (query, v) in enumerate(zip(queries, validity)):
         rivals = [q for j, q in enumerate(queries) if j != i and groups[j] == groups[i] and q]
         sim = max_similarity(query, rivals) if query else 0.0
-        reward = query_reward(v.status, p_hats[i], mode=settings.reward_mode, target_failure=settings.target_failure,
-                              max_sim=sim, lambda_div=settings.lambda_div if groups[i] in spread else 0.0)
+        reward = task[i] if groups[i] in flat else task[i] - settings.lambda_div * sim
         answers = tuple(t for t, _ in samples.get(i, ()))
         results.append(RewriteScore(query, v, grades.get(i, ()), sim, task[i], reward, answers))
     return results
