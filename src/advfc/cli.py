@@ -128,6 +128,18 @@ def data_export(
     console.print(f"wrote {n} rows to {out}")
 
 
+@data_app.command("robustness")
+def data_robustness(
+    out: Path = typer.Option(Path("data/robustness/tools"), "--out", help="Folder for questions.jsonl, answers.jsonl, manifest.json."),
+    per_category: int = typer.Option(10, "--per-category", help="Held-out items per category and family."),
+):
+    """Write the frozen tool-list robustness set (distractors, shuffled order, reworded descriptions)."""
+    from .robustness import write_tools_set
+
+    manifest = write_tools_set(out, per_category)
+    console.print(f"wrote {manifest['items']} items to {out} (BFCL format; scores with advfc eval --questions --answers)")
+
+
 # ----------------------------------------------------------------------------- models
 
 
