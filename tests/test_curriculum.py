@@ -1,5 +1,7 @@
 import random
 
+import pytest
+
 from advfc.curriculum import CurriculumState, advance, bucket, choose_tactics, partial_weight, select_seeds, target_failure
 
 
@@ -44,4 +46,6 @@ def test_state_round_trips_and_schedules_follow_level():
     s = advance(CurriculumState(pass_rates={"a": 0.5}), 0.7, pass_rates={"b": 1.0})
     assert CurriculumState.from_dict(s.to_dict()) == s and s.pass_rates == {"a": 0.5, "b": 1.0}
     assert [target_failure(level) for level in (1, 2, 3)] == [0.3, 0.5, 0.7]
-    assert partial_weight(1, 0.5) > partial_weight(2, 0.5) > partial_weight(3, 0.5) > 0
+    assert partial_weight(1, 3, 0.5) == 0.5 and partial_weight(3, 3, 0.5) == pytest.approx(0.15)
+    assert partial_weight(1, 3, 0.5) > partial_weight(2, 3, 0.5) > partial_weight(3, 3, 0.5) > 0
+    assert partial_weight(1, 1, 0.5) == 0.5  # a one-round run keeps the full weight

@@ -155,18 +155,21 @@ def test_kill_at_points_of_the_event_stream_and_resume_ends_identical(tmp_path):
         assert (run / weights).read_bytes() == (reference / weights).read_bytes()
 
 
-@pytest.mark.parametrize("baseline, trained, harvested", [
-    ("sft", set(), 0),  # B1: the warm start alone
-    ("grpo_clean", {"f_phase"}, 0),  # B2: + GRPO on clean seeds
-    ("grpo_random_aug", {"f_phase"}, 4),  # B3: + rewrites of the untrained Q
+@pytest.mark.parametrize("arm, trained, harvested, level", [
+    ("sft", set(), 0, None),  # B1: the warm start alone
+    ("grpo_clean", {"f_phase"}, 0, None),  # B2: + GRPO on clean seeds
+    ("grpo_random_aug", {"f_phase"}, 4, 3),  # B3: + rewrites of the untrained Q, every tactic level
+    ("frozen_q", {"f_phase"}, 4, 1),  # the game's schedule without RL on Q
+    ("no_curriculum", {"q_phase", "f_phase"}, 4, 3),  # the game from the top level
 ])
-def test_baselines_run_the_same_loop_without_the_game(tmp_path, baseline, trained, harvested):
-    run = tmp_path / baseline
-    finish("train", "--config", SMOKE, "--output-dir", run, *FAST, "--baseline", baseline)
+def test_arms_run_the_same_loop_with_steps_switched_off(tmp_path, arm, trained, harvested, level):
+    run = tmp_path / arm
+    finish("train", "--config", SMOKE, "--output-dir", run, *FAST, "--arm", arm)
     phases = {e["phase"] for e in events(run) if e["event"] == "train"} - {"warm_start_fc", "warm_start_query"}
     assert phases == trained
     rows = buffer_rows(run) if (run / "buffer.jsonl").exists() else []
     assert len(rows) == harvested and all(r["round"] == 1 for r in rows)
+    assert {r["level"] for r in rows} == ({level} if rows else set())
     assert (run / "final" / "fc" / "adapter_config.json").exists() and (run / "report.md").exists()
 
 

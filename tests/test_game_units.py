@@ -46,7 +46,7 @@ def test_f_mix_takes_alpha_adversarial_with_recent_rounds_weighted(tmp_path):
     adversarial = [e for e in mix if e.id.startswith("r")]
     assert len(adversarial) == 2 and all(e.id.startswith("r2-") for e in adversarial)
     assert all(e.answers == seed.answers for e in adversarial)
-    assert not game(tmp_path / "b", baseline="grpo_clean").f_mix(4)[0].id.startswith("r")
+    assert not game(tmp_path / "b", arm="grpo_clean").f_mix(4)[0].id.startswith("r")
 
 
 def test_seed_pool_warns_about_categories_that_do_not_fit(tiny_model_path):

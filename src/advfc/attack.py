@@ -17,6 +17,7 @@ from .config import BaseConfig, Categories
 from .curriculum import choose_tactics
 from .data import Example, load_bfcl
 from .errors import InputError
+from .exports import write_bfcl_files
 from .generation import ENV_NAME_PATTERN, Generator, SamplingParams, build_generator
 from .io import atomic_write_json, check_output, is_folder_of, make_dirs, read_json, write_jsonl
 from .players import QUERY
@@ -201,9 +202,6 @@ def export_broken(rows: list[dict], out: Path) -> int:
     `advfc eval --questions --answers`, or BFCL itself, score any model on it) and as rows
     `datasets` loads (`adversarial.jsonl`, tools and answers as JSON strings)."""
     items = [Example.from_dict(r["seed"]).with_query(r["query"], id=r["id"]) for r in rows if breaks(r)]
-    write_jsonl(out / "questions.jsonl", [
-        {"id": e.id, "category": e.category, "question": [e.messages], "function": e.tools} for e in items
-    ])
-    write_jsonl(out / "answers.jsonl", [{"id": e.id, "ground_truth": e.answers} for e in items])
+    write_bfcl_files(items, out)
     write_jsonl(out / "adversarial.jsonl", [e.to_record() for e in items])
     return len(items)

@@ -24,6 +24,7 @@ from . import __version__
 from .config import config_command
 from .errors import InputError
 from .attack import AttackConfig
+from .experiment import ExperimentConfig
 from .split import SplitConfig
 from .train_config import TrainConfig
 
@@ -258,6 +259,21 @@ def train(config: TrainConfig):
     console.print(final_tables(run_dir), markup=False, highlight=False, soft_wrap=True)
     console.print(f"run folder: {run_dir} ({summary['rounds']} rounds, {summary['buffer_rows']} adversarial queries)")
     console.print(f"report: {run_dir / 'report.html'} (and report.md)", markup=False, highlight=False)
+
+
+@config_command(app, "experiment", ExperimentConfig,
+                help="The controlled experiment: B0, B1, then B2, B3, advfc and ablations forked from one warm start per "
+                     "seed, scored on one frozen held-out sample with paired intervals. Rerun to continue.")
+def experiment_command(config: ExperimentConfig):
+    from .experiment import run_experiment
+    from .runlog import quiet_libraries
+
+    quiet_libraries(config.verbose)
+    results = run_experiment(config)
+    report = config.output_dir / "report.md"
+    console.print(report.read_text(encoding="utf-8"), markup=False, highlight=False, soft_wrap=True)
+    console.print(f"{results['summaries']} arm summaries in {config.output_dir / 'summaries'}; report: {report} "
+                  "(and report.html)", markup=False, highlight=False, soft_wrap=True)
 
 
 @config_command(app, "attack", AttackConfig,

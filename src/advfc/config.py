@@ -11,6 +11,7 @@ bombs), no duplicate keys, string keys only. Values are checked strictly: `true`
 from __future__ import annotations
 
 import inspect
+import re
 import types
 import typing
 from pathlib import Path
@@ -51,7 +52,10 @@ class BaseConfig(BaseModel):
             for name, field in cls.model_fields.items():
                 value = data.get(name)
                 if _is_list(field.annotation) and isinstance(value, str):
-                    data[name] = [s.strip() for s in value.split(",") if s.strip()]
+                    items = [s.strip() for s in value.split(",") if s.strip()]
+                    # `--seeds 0,1`: integer lists take integer-looking items as integers.
+                    ints = _list_of(field.annotation) is int
+                    data[name] = [int(s) if ints and re.fullmatch(r"-?\d{1,10}", s) else s for s in items]
                 elif _accepts(field.annotation, Path) and isinstance(value, str):
                     data[name] = Path(value)
                 elif type(value) is int and abs(value) > MAX_INT:
@@ -155,6 +159,14 @@ def _short(value: Any, limit: int = 80) -> str:
 
 def _is_list(annotation) -> bool:
     return get_origin(annotation) is list or any(get_origin(a) is list for a in get_args(annotation))
+
+
+def _list_of(annotation):
+    """The item type of a list annotation (or of the list inside an Optional)."""
+    for a in (annotation, *get_args(annotation)):
+        if get_origin(a) is list:
+            return (get_args(a) or (None,))[0]
+    return None
 
 
 def _accepts(annotation, kind) -> bool:

@@ -5,7 +5,9 @@ Two axes, both logged every round and saved in the checkpoint:
   low levels draw mostly easy seeds, higher levels mostly hard ones;
 - tactic strength: level 1..3; a level unlocks when the attack success rate at the current level
   passes a threshold, or after a fixed number of rounds at it.
-The target failure rate of the frontier reward and the FC partial-credit weight follow the level.
+The target failure rate of the frontier reward follows the level. The FC partial-credit weight
+follows the round instead, so that every arm of an experiment (the baselines never advance a
+level) trains F under the same reward schedule.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ BUCKETS = ("easy", "medium", "hard")
 # Share of each difficulty bucket in a round's seeds, per tactic level.
 BUCKET_WEIGHTS = {1: (0.6, 0.3, 0.1), 2: (0.3, 0.4, 0.3), 3: (0.15, 0.35, 0.5)}
 TARGET_FAILURE = {1: 0.3, 2: 0.5, 3: 0.7}
-PARTIAL_ANNEAL = {1: 1.0, 2: 0.6, 3: 0.3}
+# Partial credit falls linearly from the full weight in round 1 to this share of it in the last.
+PARTIAL_FLOOR = 0.3
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,10 @@ def target_failure(level: int) -> float:
     return TARGET_FAILURE[level]
 
 
-def partial_weight(level: int, base: float) -> float:
-    """FC partial credit shrinks as attacks get harder: late rounds pay only for exact calls."""
-    return base * PARTIAL_ANNEAL[level]
+def partial_weight(round_index: int, rounds: int, base: float) -> float:
+    """FC partial credit shrinks over the run: late rounds pay mostly for exact calls."""
+    progress = (round_index - 1) / (rounds - 1) if rounds > 1 else 0.0
+    return base * (1 - (1 - PARTIAL_FLOOR) * min(max(progress, 0.0), 1.0))
 
 
 def select_seeds(pass_rates: dict[str, float], n: int, level: int, rng: random.Random) -> list[str]:

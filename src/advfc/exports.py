@@ -64,6 +64,15 @@ def export_examples(categories: str, side: str, out: str | Path, fmt: str = "jso
     return write_rows([ex.to_record() for ex in load_bfcl_ids(ids)], out, fmt)
 
 
+def write_bfcl_files(examples: list[Example], out: Path) -> None:
+    """`questions.jsonl` + `answers.jsonl` in BFCL's format: `advfc eval --questions --answers`
+    (and BFCL itself) score any model on them."""
+    write_jsonl(out / "questions.jsonl", [
+        {"id": e.id, "category": e.category, "question": [e.messages], "function": e.tools} for e in examples
+    ])
+    write_jsonl(out / "answers.jsonl", [{"id": e.id, "ground_truth": e.answers} for e in examples])
+
+
 BUFFER_COLUMNS = ("round", "seed_id", "tactic", "level", "status", "reasons", "p_hat", "p_hat_clean", "error_types", "original")
 
 

@@ -5,6 +5,10 @@ FC model F fails while the gold call stays the same, then F learns from those qu
     round r   select seeds -> Q-phase (GRPO on Q, F frozen) -> harvest (buffer) ->
               F-phase (GRPO on F, adversarial + clean mix) -> evaluate -> checkpoint
 
+The baselines and ablations are the same loop with some steps doing nothing: `advfc.arms` says
+which, and the stage methods read it. A run can fork from another run's warm start (`init_from`),
+which is how an experiment's arms all start from one B1.
+
 Every stage ends with a checkpoint, so a run killed at any moment resumes at the stage it was in
 (`advfc train --resume RUN_DIR`), with the same number of buffer rows and rounds in the end.
 """
@@ -20,7 +24,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+import torch
 from . import checkpoint
+from .arms import ARMS
 from .attack import attack_seeds
 from .buffer import AdversarialBuffer, round_summary, whole_seeds
 from .curriculum import CurriculumState, advance, bucket, choose_tactics, partial_weight, select_seeds, target_failure
@@ -31,7 +37,7 @@ from .generation import BASE_ADAPTER, SamplingParams
 from .io import append_jsonl, repair_jsonl
 from .players import FC, QUERY, LoraSettings, PhaseSettings, Players, rows_needed
 from .prompts import fc_messages, gold_call_text
-from .query import query_messages
+from .query import MAX_LEVEL, query_messages
 from .report import write_run_report
 from .rewards import FCReward, QueryPhaseReward, QueryRewardSettings, pass_rates
 from .robustness import evaluate_robustness, robustness_set
@@ -61,6 +67,7 @@ class Game:
     def __init__(self, config: TrainConfig, run_dir: Path, log, *, resumed: bool = False):
         self.resumed = resumed
         self.config = config
+        self.arm = ARMS[config.arm]
         self.run_dir = run_dir
         self.log = log
         self.buffer = AdversarialBuffer(run_dir / "buffer.jsonl")
@@ -123,20 +130,31 @@ class Game:
         self.evaluate_fc("warm_start", adapter=FC)
 
     def select_seeds(self) -> None:
-        """Curriculum, seed axis: bucket a calibration pool by F's clean pass rate, draw by level."""
+        """Curriculum, seed axis: bucket a calibration pool by F's clean pass rate, draw by level.
+        Without the curriculum, seeds are drawn uniformly (and their clean pass rates measured);
+        a one-off harvest draws every round's worth of seeds at once."""
         c, cur = self.config, self.curriculum
+        self.state.round_log = {}
+        self.state.round_seeds = []
+        if not self.arm.harvests_in(self.state.round):
+            return
         rng = random.Random(f"{c.seed}:{self.state.round}:seeds")
         pool = sorted(self.pool)
-        candidates = rng.sample(pool, min(c.calibration_pool, len(pool)))
-        rates = pass_rates([self.pool[i] for i in candidates], self.players.generator(FC), self.reward_settings(), self.round_rng_seed(1))
+        fc_gen = self.players.generator(FC)
+        if self.arm.curriculum:
+            candidates = rng.sample(pool, min(c.calibration_pool, len(pool)))
+        else:
+            wanted = c.seeds_per_round * (c.rounds if self.arm.harvest == "once" else 1)
+            candidates = rng.sample(pool, min(wanted, len(pool)))
+        rates = pass_rates([self.pool[i] for i in candidates], fc_gen, self.reward_settings(), self.round_rng_seed(1))
         self.curriculum = CurriculumState.from_dict({**cur.to_dict(), "pass_rates": {**cur.pass_rates, **rates}})
-        self.state.round_seeds = select_seeds(rates, c.seeds_per_round, cur.level, rng)
+        self.state.round_seeds = select_seeds(rates, c.seeds_per_round, cur.level, rng) if self.arm.curriculum else candidates
         self.state.round_log = {"calibration_pass_rate": sum(rates.values()) / max(len(rates), 1)}
 
     def q_phase(self) -> None:
         """GRPO on Q for S_Q steps, F frozen; reward r_Q from k F-samples of each rewrite."""
         c = self.config
-        if c.baseline != "advfc":
+        if not self.arm.train_query:
             return
         settings = self.q_settings()
         rng = random.Random(f"{c.seed}:{self.state.round}:q")
@@ -161,7 +179,7 @@ class Game:
     def harvest(self) -> None:
         """Sample M queries per seed from Q, validate, score with F, append every one to the buffer."""
         c = self.config
-        if c.baseline in ("sft", "grpo_clean"):
+        if not self.arm.harvests_in(self.state.round):
             return
         self.buffer.repair()
         kept = whole_seeds(self.buffer.rows()[self.state.buffer_rows :], c.harvest_per_seed)
@@ -180,12 +198,12 @@ class Game:
     def f_phase(self) -> None:
         """GRPO on F for S_F steps on alpha adversarial (recent rounds weighted) + clean replay."""
         c = self.config
-        if c.baseline == "sft":
+        if not self.arm.f_phase:
             return
         settings = self.f_settings()
         examples = self.f_mix(rows_needed(settings))
         rows = [{"prompt": fc_messages(e), "example": json.dumps(e.to_dict())} for e in examples]
-        reward = FCReward(w_partial=partial_weight(self.curriculum.level, c.w_partial))
+        reward = FCReward(w_partial=partial_weight(self.state.round, c.rounds, c.w_partial))
         history = self.players.grpo(FC, rows, [reward], settings, self.phase_dir("f"), report_to=c.report_to,
                                     seed=c.seed + self.state.round, on_log=self.log.trainer_logs("f_phase", self.state.round))
         self.state.round_log.update(f_reward_mean=_mean(h.get("reward") for h in history), **reward.summary())
@@ -201,7 +219,7 @@ class Game:
             "round": self.state.round,
             "level": cur.level,
             "target_failure": target_failure(cur.level),
-            "w_partial": partial_weight(cur.level, c.w_partial),
+            "w_partial": partial_weight(self.state.round, c.rounds, c.w_partial),
             "seed_buckets": _bucket_counts({i: cur.pass_rates[i] for i in self.state.round_seeds if i in cur.pass_rates}),
             **self.state.round_log,
             **{f"harvest/{k}": v for k, v in harvest.items()},
@@ -245,7 +263,7 @@ class Game:
         """alpha of the prompts from valid buffer queries (weight recency_weight^-age), rest clean."""
         c = self.config
         rng = random.Random(f"{c.seed}:{self.state.round}:mix")
-        alpha = 0.0 if c.baseline == "grpo_clean" else c.alpha
+        alpha = c.alpha if self.arm.adversarial else 0.0
         adversarial = self.buffer.examples()
         n_adv = min(round(alpha * n), len(adversarial)) if adversarial else 0
         if alpha > 0 and not adversarial:
@@ -265,6 +283,8 @@ class Game:
             model=f"{c.model}@{adapter}",
             categories=c.eval_categories,
             limit=c.eval_limit,
+            questions=c.eval_questions,
+            answers=c.eval_answers,
             out=self.run_dir / "eval" / name,
             max_new_tokens=c.eval_max_new_tokens,
             batch_size=c.generation_batch_size,
@@ -329,6 +349,9 @@ class Game:
         warn = lambda message: self.log.event("warning", message=message)  # noqa: E731
         examples = load_examples(c)  # every record validated before the model loads
         found = checkpoint.load_latest(self.run_dir, GameState, warn)
+        forked = not found and c.init_from is not None
+        if forked:
+            found = self.warm_start_of(c.init_from, warn)
         lora = LoraSettings(c.lora_r, c.lora_alpha, c.lora_dropout, c.lora_target_modules)
         if found:
             path, self.state, trainer = found
@@ -340,11 +363,15 @@ class Game:
             repair_jsonl(self.metrics_path, self.state.metrics_rows)
         else:
             random.seed(c.seed)
-            import torch
-
             torch.manual_seed(c.seed)
             self.players = Players.create(c.model, lora, dtype=c.dtype, generation_batch_size=c.generation_batch_size,
                                           progress=c.progress, verbose=c.verbose)
+        if not found or forked:
+            # Without the curriculum the top tactic level is open from round 1.
+            level = CurriculumState().level if self.arm.curriculum else MAX_LEVEL
+            self.curriculum = CurriculumState(level=level)
+        if forked:
+            self.log.event("forked", init_from=str(c.init_from))
         if self.resumed:
             self.log.event("resumed", round=self.state.round, stage=self.state.stage, buffer_rows=self.state.buffer_rows)
         self.pool = {e.id: e for e in load_seed_pool(c, self.players.tokenizer, warn, examples)}
@@ -356,6 +383,16 @@ class Game:
         else:
             self.budgets = TokenBudgets(c.q_max_new_tokens, c.f_max_new_tokens, 0, 0)
         self.log.event("budgets", **asdict(self.budgets))
+
+    def warm_start_of(self, folder: Path, warn) -> tuple:
+        """(checkpoint path, a fresh round-1 state, trainer state) of another run's warm start:
+        its adapters, optimisers and RNG state exactly as its first round would have found them."""
+        found = checkpoint.load_latest(folder, GameState, warn)
+        if found is None or found[1].stage == "warm_start" or found[1].round != 1:
+            raise InputError("init_from must be a run folder whose warm start finished and whose rounds did not start "
+                             "(e.g. an `--arm sft --rounds 0` run)", path=folder)
+        path, _, trainer = found
+        return path, GameState(stage=ROUND_STAGES[0]), trainer
 
     def save(self) -> None:
         self.state.buffer_rows = len(self.buffer)

@@ -499,8 +499,83 @@ def write_attack_report(out: Path, summary: dict, rows: list[dict]) -> str:
     return write_report(out, f"advfc attack on {summary['target']}", sections, images)
 
 
+def _difference(d: dict | None) -> str:
+    if not d:
+        return "–"
+    verdict = "within noise" if d["within_noise"] else ("better" if d["diff"] > 0 else "worse")
+    return (f"{100 * d['diff']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] {verdict} "
+            f"(McNemar p={d['p_mcnemar']:.2g})")
+
+
+def _seeds(row: dict) -> str:
+    seeds = [s for s in row["seeds"] if s is not None]
+    return ", ".join(map(str, seeds)) if seeds else "– (greedy, seed-free)"
+
+
+def experiment_figure(arms: list[dict]) -> bytes:
+    """Per arm, averaged over its seeds: F's reward, the harvest's validity and attack success by round."""
+    plt = _figure()
+    keys = (("f_reward_mean", "F reward"), ("harvest/validity_rate", "validity"), ("harvest/attack_success", "attack success"))
+    fig, axes = plt.subplots(1, len(keys), figsize=(10, 3.2))
+    for ax, (key, label) in zip(axes, keys):
+        for row in arms:
+            by_round: dict[int, list[float]] = {}
+            for curve in row["rounds"].values():
+                for r in curve:
+                    if isinstance(r.get(key), (int, float)):
+                        by_round.setdefault(r["round"], []).append(r[key])
+            if by_round:
+                xs = sorted(by_round)
+                ax.plot(xs, [sum(by_round[x]) / len(by_round[x]) for x in xs], marker="o", label=row["arm"])
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("round")
+    axes[0].legend(fontsize=7)
+    return _png(fig, plt)
+
+
+def experiment_sections(results: dict, images: dict[str, bytes]) -> list[Section]:
+    arms = results["arms"]
+    categories = [c for c in NON_LIVE + LIVE if any(c in r["categories"] for r in arms)]
+    header = ["arm", "as", "seeds", "accuracy", "parseable", *categories, "vs B2 (grpo_clean)", "vs B3 (grpo_random_aug)"]
+    rows = [[r["arm"], r["label"], _seeds(r),
+             _pct(r["accuracy"]) + (f" ({', '.join(_pct(a) for a in r['accuracy_by_seed'])})" if len(r["accuracy_by_seed"]) > 1 else ""),
+             _pct(r["parseable_calls"]), *[_pct(r["categories"].get(c)) for c in categories],
+             _difference(r["vs"].get("grpo_clean")), _difference(r["vs"].get("grpo_random_aug"))] for r in arms]
+    sections = [Section(
+        "Held-out BFCL accuracy by arm",
+        "Accuracy (%) on the frozen held-out sample, the mean over seeds (each seed in brackets); parseable = answers "
+        "that decode to a call (on irrelevance items: a call was made). Differences are percentage points, the same "
+        "items and seeds paired, with a 95 % paired-bootstrap interval; *within noise* where the interval covers 0.",
+        header, rows)]
+    sets = sorted({name for r in arms for name in r["robustness"]})
+    for name in sets:
+        kinds = sorted({k for r in arms for k in r["robustness"].get(name, {}).get("by_kind", {})})
+        sections.append(Section(
+            f"Robustness set: {name}", "Accuracy (%) on a frozen set no arm's query model wrote; call and irrelevance items apart.",
+            ["arm", "all", *kinds, "vs B2", "vs B3"],
+            [[r["arm"], _pct(e["accuracy"]), *[_pct(e["by_kind"].get(k)) for k in kinds],
+              _difference(e.get("vs_grpo_clean")), _difference(e.get("vs_grpo_random_aug"))]
+             for r in arms if (e := r["robustness"].get(name))]))
+    if any(curve for r in arms for curve in r["rounds"].values()):
+        images["experiment_rounds.png"] = experiment_figure(arms)
+        sections.append(Section("Training curves", "Per arm, the mean over its seeds.", figure="experiment_rounds.png"))
+    sections.append(Section("Provenance", "", ["arm", "commits"], [[r["arm"], ", ".join(r["commits"])] for r in arms]))
+    return sections
+
+
+def write_experiment_report(folder: Path, results: dict) -> str:
+    images: dict[str, bytes] = {}
+    return write_report(folder, f"advfc experiment {folder}", experiment_sections(results, images), images)
+
+
 def write_folder_report(folder: Path) -> str:
-    """`advfc report FOLDER`: a run folder's report, or an attack folder's; nothing else is written to."""
+    """`advfc report FOLDER`: a run folder's report, an attack folder's, or an experiment's (from
+    its results.json); nothing else is written to."""
+    if (folder / "experiment.yaml").is_file() and (folder / "results.json").is_file():
+        results = read_json(folder / "results.json")
+        if not isinstance(results, dict) or not isinstance(results.get("arms"), list):
+            raise InputError("not the results of `advfc experiment` (expected a list of arms)", path=folder / "results.json")
+        return write_experiment_report(folder, results)
     if (folder / "attack.json").is_file() and (folder / "summary.json").is_file():
         summary = read_json(folder / "summary.json")
         needed = ("target", "attacker", "seeds", "queries", "broke")

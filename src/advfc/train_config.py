@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from .config import BaseConfig, Categories
+from .arms import ARM_NAMES
 from .data import LIVE, NON_LIVE
 
 TRAIN_CATEGORIES = [c for c in LIVE if c != "live_relevance"]
@@ -45,9 +46,14 @@ class TrainConfig(BaseConfig):
     rounds: int = Field(2, ge=0, description="Rounds of Q-phase, harvest, F-phase, evaluation.")
     seeds_per_round: int = Field(8, ge=1, description="Seeds attacked per round (chosen by the curriculum).")
     calibration_pool: int = Field(32, ge=1, description="Seeds whose clean pass rate is measured to bucket difficulty.")
-    baseline: Literal["advfc", "sft", "grpo_clean", "grpo_random_aug"] = Field(
+    arm: Literal[ARM_NAMES] = Field(
         "advfc",
-        description="advfc (the game), sft (B1: warm start only), grpo_clean (B2), grpo_random_aug (B3: untrained-Q paraphrases).",
+        description="Which steps of the round do work (advfc.arms): advfc (the game), sft (B1: warm start only), grpo_clean "
+        "(B2), grpo_random_aug (B3: rewrites of the untrained Q), no_curriculum, frozen_q.",
+    )
+    init_from: Path | None = Field(
+        None,
+        description="Fork: start from this run folder's warm start (its checkpoint after stage 0) instead of running one.",
     )
 
     # --- Q-phase
@@ -91,6 +97,10 @@ class TrainConfig(BaseConfig):
     # --- evaluation
     eval_categories: Categories = Field(list(NON_LIVE), description="Held-out BFCL categories evaluated.")
     eval_limit: int | None = Field(16, ge=1, description="Items per category (None: all held-out items).")
+    eval_questions: Path | None = Field(
+        None, description="Evaluate this BFCL-format question file instead of eval_categories (e.g. an experiment's frozen sample).",
+    )
+    eval_answers: Path | None = Field(None, description="With eval_questions: its BFCL-format possible-answer file.")
     eval_max_new_tokens: int = Field(128, ge=8, description="Generation budget per evaluated answer.")
     eval_base: bool = Field(True, description="Also evaluate the base model before the warm start.")
     eval_every_round: bool = Field(True, description="Evaluate after every round (else after the last).")

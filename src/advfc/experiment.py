@@ -1,0 +1,383 @@
+"""`advfc experiment`: does the game beat plain GRPO? (METHOD.md, "Baselines and the experiment")
+
+    EXP/experiment.yaml          the experiment's config (every `advfc train` field plus the ones below)
+    EXP/eval_sample/             the frozen, stratified held-out sample (BFCL questions/answers files)
+    EXP/base/                    B0: the base model on the sample, evaluated once
+    EXP/seed_<s>/sft/            B1: the warm start of seed s (a run with `--arm sft --rounds 0`)
+    EXP/seed_<s>/<arm>/          every other arm of seed s, forked from that B1 (`init_from`)
+    EXP/summaries/<arm>@<s>.json one small summary per finished arm and seed (committable)
+    EXP/results.json, results.md the table composed from every summary present, with intervals
+
+Every arm uses the experiment's F-phase budget (f_steps x f_batch_size), partial-credit schedule
+(tied to the round) and evaluation items; they differ only in the steps `advfc.arms` switches off
+and in a variant's overrides. Arms resume on their own: rerunning the command skips arms whose
+summary matches their config, continues a half-finished run folder, and rebuilds the table, so
+arms and seeds can be added later (`--arms`, `--seeds`) and run on other days or machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from .arms import ARMS
+from .config import Categories
+from .data import AST_NON_LIVE, Example, expects_no_call, load_bfcl_files, load_bfcl_ids
+from .errors import InputError
+from .evaluation import EvalConfig, evaluate, score_path
+from .exports import write_bfcl_files
+from .io import atomic_write_json, atomic_write_text, make_dirs, read_json, read_jsonl
+from .report import write_experiment_report
+from .runlog import is_run_dir, lock
+from .split import load_split
+from .stats import paired_difference
+from .train_config import RESUME_OVERRIDES, TrainConfig
+
+EXPERIMENT_FILE = "experiment.yaml"
+EXPERIMENT_HEADER = "# advfc experiment: its resolved config; rerun `advfc experiment --config <this file>` to continue it\n"
+SAMPLE_CATEGORIES = [*AST_NON_LIVE, "irrelevance", "live_simple", "live_multiple", "live_irrelevance"]
+# Fields every arm gets from the experiment, never from the user.
+PER_ARM = ("arm", "init_from", "resume", "seed", "eval_questions", "eval_answers", "eval_base", "output_dir")
+# What may change between invocations on one experiment folder: which arms/seeds run, how it reports.
+RERUN_FIELDS = ("arms", "ablations", "seeds", "variants", *RESUME_OVERRIDES)
+B0, B1 = "base", "sft"
+# Variants every experiment knows (the seed paper's frontier reward); `variants` adds to them.
+BUILTIN_VARIANTS = {"frontier": {"arm": "advfc", "reward_mode": "frontier"}}
+
+
+class ExperimentConfig(TrainConfig):
+    arms: list[str] = Field(
+        ["grpo_clean", "grpo_random_aug", "advfc"],
+        description="Arms run for every seed besides B0 (base) and B1 (sft): names from advfc.arms or variants.",
+    )
+    ablations: list[str] = Field(
+        ["no_curriculum", "frontier", "frozen_q"],
+        description="Arms run for the first seed only (the seed paper's components, one at a time).",
+    )
+    seeds: list[int] = Field([0, 1, 2], min_length=1, description="RNG seeds; every arm runs once per seed.")
+    variants: dict[str, dict[str, Any]] = Field(
+        {}, description="Named arms that override config fields of an arm from advfc.arms, besides the built-in "
+        "frontier (YAML only), e.g. {lr_high: {arm: advfc, f_lr: 1e-4}}.",
+    )
+    eval_per_category: int = Field(100, ge=1, description="Items of the frozen held-out sample per category.")
+    eval_sample_categories: Categories = Field(SAMPLE_CATEGORIES, description="Categories of the frozen held-out sample.")
+    robustness_sets: list[str] = Field(
+        [], description="Folders with BFCL-format questions.jsonl + answers.jsonl every arm's final F is scored on.",
+    )
+    output_dir: Path = Field(Path("runs/experiment"), description="Experiment folder.")
+
+    @model_validator(mode="after")
+    def _per_arm_fields_are_the_experiments(self):
+        given = sorted(set(PER_ARM) - {"output_dir"} & self.model_fields_set)
+        if given:
+            raise ValueError(f"{', '.join(given)} are set per arm by the experiment; use arms, ablations, seeds and variants")
+        variants = self.all_variants()
+        for name in [*self.arms, *self.ablations]:
+            if name not in ARMS and name not in variants:
+                raise ValueError(f"unknown arm {name!r}: expected one of {', '.join([*ARMS, *variants])}")
+            if name in (B0, B1):
+                raise ValueError(f"{name} runs in every experiment; list only the arms that fork from it")
+        for name, overrides in variants.items():
+            bad = sorted(set(overrides) & set(PER_ARM) - {"arm"})
+            if bad or overrides.get("arm", name) not in ARMS:
+                raise ValueError(f"variant {name!r}: give `arm` (one of {', '.join(ARMS)}) and train fields other than "
+                                 f"{', '.join(PER_ARM)}")
+            try:
+                TrainConfig(**{**self.train_fields(), **overrides})
+            except ValidationError as e:
+                raise ValueError(f"variant {name!r}: {e.errors()[0]['msg']} ({'.'.join(map(str, e.errors()[0]['loc']))})") from None
+        return self
+
+    def all_variants(self) -> dict[str, dict]:
+        return {**BUILTIN_VARIANTS, **self.variants}
+
+    def train_fields(self) -> dict:
+        return {k: getattr(self, k) for k in TrainConfig.model_fields if k in self.model_fields_set and k not in PER_ARM}
+
+    def arm_config(self, name: str, seed: int, run_dir: Path, *, init_from: Path | None, sample: Path) -> TrainConfig:
+        overrides = dict(self.all_variants().get(name, {}))
+        return TrainConfig(**{
+            **self.train_fields(), **overrides,
+            "arm": overrides.get("arm", name),
+            "seed": seed,
+            "output_dir": run_dir,
+            "init_from": init_from,
+            "eval_base": False,
+            "eval_questions": sample / "questions.jsonl",
+            "eval_answers": sample / "answers.jsonl",
+            **({"rounds": 0} if name == B1 else {}),
+        })
+
+
+# ----------------------------------------------------------------------------- the frozen sample
+
+
+def stratified_sample(categories: list[str], per_category: int) -> list[Example]:
+    """Per category, `per_category` held-out items ranked by a hash of their id: a spread over the
+    whole category (not its first entries), identical on every machine and for every arm."""
+    split = load_split()
+    ids = []
+    for category in categories:
+        held = split.eval.get(category, [])
+        ids += sorted(held, key=lambda i: hashlib.sha256(f"eval-sample:{i}".encode()).hexdigest())[:per_category]
+    return load_bfcl_ids(ids)
+
+
+def freeze_sample(config: ExperimentConfig, folder: Path) -> list[Example]:
+    """Write the sample once; later invocations read the frozen files (so a newer bfcl-eval or
+    split cannot change the items under an experiment already running)."""
+    if not (folder / "questions.jsonl").is_file():
+        write_bfcl_files(stratified_sample(config.eval_sample_categories, config.eval_per_category), folder)
+    return load_bfcl_files(folder / "questions.jsonl", folder / "answers.jsonl")
+
+
+# ----------------------------------------------------------------------------- running arms
+
+
+def run_experiment(config: ExperimentConfig) -> dict:
+    from .game import run_training  # the game loads torch/TRL; the table alone needs neither
+
+    folder = config.output_dir
+    claim_experiment(config, folder)
+    with lock(folder):
+        sample = freeze_sample(config, folder / "eval_sample")
+        started = time.perf_counter()
+        summaries = folder / "summaries"
+        if not (summaries / f"{B0}.json").is_file():
+            write_summary(summaries / f"{B0}.json", base_summary(config, folder, sample))
+        plan = [(B1, s) for s in config.seeds]
+        plan += [(a, s) for s in config.seeds for a in config.arms] + [(a, config.seeds[0]) for a in config.ablations]
+        for name, seed in plan:
+            b1_dir = folder / f"seed_{seed}" / B1
+            run_dir = folder / f"seed_{seed}" / name
+            arm_config = config.arm_config(name, seed, run_dir, init_from=None if name == B1 else b1_dir,
+                                           sample=folder / "eval_sample")
+            path = summaries / f"{name}@{seed}.json"
+            digest = config_hash(arm_config)
+            if path.is_file():
+                previous = read_json(path)
+                if previous.get("config_hash") != digest:
+                    raise InputError(f"holds a summary of {name} (seed {seed}) made with other settings; remove it to rerun "
+                                     "that arm, or use another --output-dir", path=path)
+                continue
+            t = time.perf_counter()
+            if is_run_dir(run_dir):
+                run_training(TrainConfig(resume=run_dir, progress=config.progress, verbose=config.verbose))
+            else:
+                run_training(arm_config)
+            write_summary(path, arm_summary(config, name, seed, run_dir, sample, digest, time.perf_counter() - t))
+            compose(folder)
+        results = compose(folder)
+    results["seconds_this_run"] = round(time.perf_counter() - started, 1)
+    return results
+
+
+def claim_experiment(config: ExperimentConfig, folder: Path) -> None:
+    """A new folder gets the config; an existing one must hold the same experiment (only which
+    arms and seeds run, and how it reports, may change between invocations)."""
+    path = folder / EXPERIMENT_FILE
+    if path.exists():
+        previous = ExperimentConfig.load(path)
+        changed = [k for k in ExperimentConfig.model_fields if k not in RERUN_FIELDS and getattr(previous, k) != getattr(config, k)]
+        if changed:
+            raise InputError(f"holds an experiment with other settings ({', '.join(changed)}); use another --output-dir",
+                             path=folder)
+        return
+    make_dirs(folder)
+    if any(folder.iterdir()):
+        raise InputError("is not empty and holds no experiment; a new experiment needs an empty or new --output-dir", path=folder)
+    saved = config.model_dump(mode="json", exclude=set(PER_ARM) - {"output_dir"})
+    atomic_write_text(path, EXPERIMENT_HEADER + yaml.safe_dump(saved, sort_keys=False))
+
+
+def config_hash(config: TrainConfig) -> str:
+    """What decides an arm's numbers: every field except where it is written and how it reports."""
+    fields = config.model_dump(mode="json", exclude={"output_dir", "init_from", "resume", *RESUME_OVERRIDES})
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def base_summary(config: ExperimentConfig, folder: Path, sample: list[Example]) -> dict:
+    """B0 is evaluated once: greedy decoding of the base model does not depend on the seed."""
+    sample_dir = folder / "eval_sample"
+    scores = evaluate(EvalConfig(model=config.model, dtype=config.dtype, questions=sample_dir / "questions.jsonl",
+                                 answers=sample_dir / "answers.jsonl", out=folder / B0 / "eval",
+                                 max_new_tokens=config.eval_max_new_tokens, batch_size=config.generation_batch_size,
+                                 progress=config.progress))
+    return {
+        "arm": B0, "label": "B0", "seed": None, "config_hash": None, "commit": source_commit(),
+        **eval_record(folder / B0 / "eval", sample, scores),
+        "robustness": robustness_records(config, config.model, folder / B0),
+    }
+
+
+def arm_summary(config: ExperimentConfig, name: str, seed: int, run_dir: Path, sample: list[Example],
+                digest: str, seconds: float) -> dict:
+    stage = "warm_start" if name == B1 else max(
+        (p.name for p in (run_dir / "eval").glob("round_*")), key=lambda n: int(n.split("_")[1]))
+    eval_dir = run_dir / "eval" / stage
+    arm = config.all_variants().get(name, {}).get("arm", name)
+    return {
+        "arm": name, "label": ARMS[arm].label if name == arm else f"{ARMS[arm].label} + {name}", "seed": seed,
+        "config_hash": digest, "commit": source_commit(), "seconds": round(seconds, 1),
+        **eval_record(eval_dir, sample, read_json(eval_dir / "scores.json")),
+        "robustness": robustness_records(config, str(run_dir / "final" / "fc"), run_dir),
+        "rounds": training_curves(run_dir),
+    }
+
+
+def eval_record(out: Path, sample: list[Example], scores: dict) -> dict:
+    """Accuracy and parseable-call rate per category, and every item's verdict in sample order
+    (a 0/1 string, so paired statistics can be composed from summaries alone)."""
+    verdicts = {}
+    for category in dict.fromkeys(e.category for e in sample):
+        verdicts.update({r["id"]: r for r in read_jsonl(score_path(out, category))})
+    missing = [e.id for e in sample if e.id not in verdicts]
+    if missing:
+        raise InputError(f"has no verdict for {len(missing)} sample items (first: {missing[0]})", path=out)
+    correct = "".join("1" if verdicts[e.id]["valid"] else "0" for e in sample)
+    return {
+        "sample_digest": sample_digest(sample),
+        "accuracy": correct.count("1") / len(correct),
+        "categories": {c: {k: v[k] for k in ("total", "correct", "accuracy", "parseable_calls")}
+                       for c, v in scores["categories"].items()},
+        "correct": correct,
+        "called": "".join("1" if verdicts[e.id]["called"] else "0" for e in sample),
+        "verdicts_sha256": hashlib.sha256(correct.encode()).hexdigest(),
+    }
+
+
+def robustness_records(config: ExperimentConfig, model: str, run_dir: Path) -> dict:
+    """Each robustness set scored for one model, call items and irrelevance items apart."""
+    records = {}
+    for folder in map(Path, config.robustness_sets):
+        items = load_bfcl_files(folder / "questions.jsonl", folder / "answers.jsonl")
+        out = run_dir / "robustness" / folder.name
+        evaluate(EvalConfig(model=model, dtype=config.dtype, questions=folder / "questions.jsonl",
+                            answers=folder / "answers.jsonl", out=out, max_new_tokens=config.eval_max_new_tokens,
+                            batch_size=config.generation_batch_size, progress=config.progress))
+        record = eval_record(out, items, read_json(out / "scores.json"))
+        kinds = {"call": [i for i, e in enumerate(items) if not expects_no_call(e.category)],
+                 "irrelevance": [i for i, e in enumerate(items) if expects_no_call(e.category)]}
+        record["by_kind"] = {k: {"items": len(idx), "accuracy": sum(record["correct"][i] == "1" for i in idx) / len(idx)}
+                             for k, idx in kinds.items() if idx}
+        records[folder.name] = record
+    return records
+
+
+def training_curves(run_dir: Path) -> list[dict]:
+    """Per round: F's and Q's mean reward, validity, truncation and attack success, the level."""
+    keys = ("f_reward_mean", "q_reward_mean", "harvest/validity_rate", "harvest/truncation_rate",
+            "harvest/attack_success", "level")
+    path = run_dir / "metrics.jsonl"
+    rows = read_jsonl(path) if path.is_file() else []
+    return [{"round": r["round"], **{k: r.get(k) for k in keys}} for r in rows]
+
+
+def sample_digest(sample: list[Example]) -> str:
+    return hashlib.sha256("\n".join(e.id for e in sample).encode()).hexdigest()[:16]
+
+
+def source_commit() -> str | None:
+    """The git commit of the code that ran, with `+dirty` for uncommitted changes (None outside a checkout)."""
+    here = Path(__file__).parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode:
+        return None
+    return head.stdout.strip()[:12] + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def write_summary(path: Path, summary: dict) -> None:
+    atomic_write_json(path, summary)
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def load_summaries(folder: Path) -> list[dict]:
+    summaries = []
+    for path in sorted((folder / "summaries").glob("*.json")):
+        s = read_json(path)
+        if not isinstance(s, dict) or not isinstance(s.get("correct"), str) or "arm" not in s:
+            raise InputError("not an arm summary of `advfc experiment` (needs arm and correct)", path=path)
+        summaries.append(s)
+    return summaries
+
+
+def verdict_matrix(summaries: list[dict], seeds: list[int], key: str = "correct") -> np.ndarray:
+    by_seed = {s["seed"]: s for s in summaries}
+    return np.array([[c == "1" for c in (by_seed.get(seed) or by_seed[None])[key]] for seed in seeds], dtype=float)
+
+
+def compare(a: list[dict], b: list[dict]) -> dict | None:
+    """advfc - baseline on the seeds both ran (B0 has one summary that pairs with every seed)."""
+    seeds_a = {s["seed"] for s in a}
+    seeds_b = {s["seed"] for s in b}
+    seeds = sorted(seeds_a & seeds_b) if None not in seeds_a | seeds_b else sorted((seeds_a | seeds_b) - {None})
+    if not seeds or {s["sample_digest"] for s in a + b} != {a[0]["sample_digest"]}:
+        return None
+    return paired_difference(verdict_matrix(a, seeds), verdict_matrix(b, seeds)).to_dict()
+
+
+def compose(folder: Path) -> dict:
+    """results.json (every arm: accuracy per category and seed, parseable calls, paired intervals
+    against B2 and B3, robustness) and the Markdown/HTML report, from the summaries alone."""
+    summaries = load_summaries(folder)
+    by_arm: dict[str, list[dict]] = {}
+    for s in summaries:
+        by_arm.setdefault(s["arm"], []).append(s)
+    arms = []
+    for name, runs in by_arm.items():
+        runs = sorted(runs, key=lambda s: -1 if s["seed"] is None else s["seed"])
+        accuracy = [s["accuracy"] for s in runs]
+        categories = sorted({c for s in runs for c in s["categories"]})
+        row = {
+            "arm": name, "label": runs[0]["label"], "seeds": [s["seed"] for s in runs],
+            "accuracy": float(np.mean(accuracy)), "accuracy_by_seed": accuracy,
+            "parseable_calls": float(np.mean([s["called"].count("1") / len(s["called"]) for s in runs])),
+            "categories": {c: float(np.mean([s["categories"][c]["accuracy"] for s in runs if c in s["categories"]]))
+                           for c in categories},
+            "vs": {other: compare(runs, by_arm[other]) for other in ("grpo_clean", "grpo_random_aug")
+                   if other in by_arm and other != name},
+            "robustness": robustness_table(name, runs, by_arm),
+            "rounds": {str(s["seed"]): s.get("rounds", []) for s in runs},
+            "commits": sorted({s["commit"] or "?" for s in runs}),
+        }
+        arms.append(row)
+    order = {n: i for i, n in enumerate([B0, B1, *ARMS])}
+    arms.sort(key=lambda r: (order.get(r["arm"], len(order)), r["arm"]))
+    results = {"arms": arms, "summaries": len(summaries)}
+    atomic_write_json(folder / "results.json", results)
+    write_experiment_report(folder, results)
+    return results
+
+
+def robustness_table(arm: str, runs: list[dict], by_arm: dict[str, list[dict]]) -> dict:
+    table = {}
+    for name in sorted({n for s in runs for n in s.get("robustness", {})}):
+        have = [s for s in runs if name in s.get("robustness", {})]
+        sets = [s["robustness"][name] for s in have]
+        entry = {
+            "accuracy": float(np.mean([r["accuracy"] for r in sets])),
+            "by_kind": {k: float(np.mean([r["by_kind"][k]["accuracy"] for r in sets if k in r["by_kind"]]))
+                        for k in sorted({k for r in sets for k in r["by_kind"]})},
+        }
+        for other in ("grpo_clean", "grpo_random_aug"):
+            theirs = [s for s in by_arm.get(other, []) if name in s.get("robustness", {})]
+            if theirs and other != arm:
+                entry[f"vs_{other}"] = compare([{**s["robustness"][name], "seed": s["seed"]} for s in have],
+                                               [{**s["robustness"][name], "seed": s["seed"]} for s in theirs])
+        table[name] = entry
+    return table
