@@ -153,8 +153,8 @@ def run_experiment(config: ExperimentConfig) -> dict:
         summaries = folder / "summaries"
         if not (summaries / f"{B0}.json").is_file():
             write_summary(summaries / f"{B0}.json", base_summary(config, folder, sample))
-        plan = [(B1, s) for s in config.seeds]
-        plan += [(a, s) for s in config.seeds for a in config.arms] + [(a, config.seeds[0]) for a in config.ablations]
+        # Seed by seed, so that an interrupted experiment has whole seeds to compare; ablations last.
+        plan = [(a, s) for s in config.seeds for a in (B1, *config.arms)] + [(a, config.seeds[0]) for a in config.ablations]
         for name, seed in plan:
             b1_dir = folder / f"seed_{seed}" / B1
             run_dir = folder / f"seed_{seed}" / name
