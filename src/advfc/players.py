@@ -136,6 +136,9 @@ class Players:
             report_to=report_to,
             save_strategy="no",
             use_cpu=not cuda,
+            # Explicit, since TRL's configs default to bf16 autocast. On a CPU bf16 only pays where
+            # its matmuls are fast, and there `dtype: auto` already loads the base in bf16; autocast
+            # on top would only round the float32 LoRA path (PEFT keeps adapters fp32) as well.
             bf16=cuda and _bf16_ok(),
             seed=seed,
             data_seed=seed,
