@@ -93,7 +93,7 @@ yaml_texts = st.one_of(
     st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), scalars | st.lists(scalars, max_size=3), max_size=4).map(
         lambda d: "\n".join(f"{k}: {json.dumps(v)}" for k, v in d.items())),
     st.lists(st.sampled_from(["a: &x [1, 2]", "b: *x", "<<: {c: 1}", "rounds: 1", "rounds: 2", "? [1]\n: 2", "- 1",
-                              "seed: 1e50", "lora_dropout: .nan", "model: !!python/object:os.system x", "{", "'"]),
+                              "seed: 1e50", "alpha: .nan", "model: !!python/object:os.system x", "{", "'"]),
              max_size=5).map("\n".join),
 )
 

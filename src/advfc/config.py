@@ -145,7 +145,8 @@ def _describe(e: ValidationError, lines: dict[str, int], overrides: dict) -> str
         if err["type"] == "extra_forbidden":
             parts.append(f"unknown field {field!r:.80} ({origin})")
         else:
-            parts.append(f"field {field!r} ({origin}): {err['msg']}, got {_short(err.get('input'))}")
+            msg = err["msg"].removeprefix("Value error, ")
+            parts.append(f"field {field!r} ({origin}): {msg}, got {_short(err.get('input'))}")
     return "; ".join(parts)
 
 

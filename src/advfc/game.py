@@ -35,7 +35,7 @@ from .errors import InputError
 from .evaluation import EvalConfig, evaluate
 from .generation import BASE_ADAPTER, SamplingParams
 from .io import append_jsonl, repair_jsonl
-from .players import FC, QUERY, LoraSettings, PhaseSettings, Players, rows_needed
+from .players import FC, QUERY, Players, grpo_args, lora_config, rows_needed, sft_args
 from .prompts import fc_messages, gold_call_text
 from .query import MAX_LEVEL, query_messages
 from .report import write_run_report
@@ -106,18 +106,11 @@ class Game:
         Q learns to write a query the gold call answers (back-translation)."""
         c = self.config
         examples = warm_start_examples(list(self.pool.values()), c.warm_start_examples, c.seed)
-        settings = PhaseSettings(
-            steps=max(1, round(c.warm_start_epochs * len(examples) / c.warm_start_batch_size)),
-            lr=c.warm_start_lr,
-            batch_size=c.warm_start_batch_size,
-            max_length=c.max_prompt_tokens + self.budgets.fc,
-            gradient_checkpointing=c.gradient_checkpointing,
-        )
         if c.eval_base:
             self.evaluate_fc("base", adapter=BASE_ADAPTER)
         if c.warm_start_fc:
             rows = [{"prompt": fc_messages(e), "completion": [{"role": "assistant", "content": target_text(e)}]} for e in examples]
-            self.players.sft(FC, rows, settings, self.phase_dir("warm_start_fc"), report_to=c.report_to, seed=c.seed,
+            self.players.sft(FC, rows, self.sft_args(len(examples), "warm_start_fc"),
                              on_log=self.log.trainer_logs("warm_start_fc", self.state.round))
         if c.warm_start_query:
             rows = [
@@ -125,7 +118,7 @@ class Game:
                  "completion": [{"role": "assistant", "content": e.query}]}
                 for e in examples
             ]
-            self.players.sft(QUERY, rows, settings, self.phase_dir("warm_start_query"), report_to=c.report_to, seed=c.seed,
+            self.players.sft(QUERY, rows, self.sft_args(len(examples), "warm_start_query"),
                              on_log=self.log.trainer_logs("warm_start_query", self.state.round))
         self.evaluate_fc("warm_start", adapter=FC)
 
@@ -156,10 +149,10 @@ class Game:
         c = self.config
         if not self.arm.train_query:
             return
-        settings = self.q_settings()
+        args = self.grpo_args(QUERY, "q")
         rng = random.Random(f"{c.seed}:{self.state.round}:q")
         seeds = [self.pool[i] for i in self.state.round_seeds]
-        tactics = choose_tactics(self.curriculum.level, rows_needed(settings), rng)
+        tactics = choose_tactics(self.curriculum.level, rows_needed(args), rng)
         rows = []
         for i, t in enumerate(tactics):
             seed = seeds[i % len(seeds)]
@@ -170,10 +163,9 @@ class Game:
                 "tactic": t.name,
             })
         reward = QueryPhaseReward(self.players.generator(FC), self.reward_settings(), self.round_rng_seed(2),
-                                  max_new_tokens=settings.max_new_tokens, eos_token_ids=self.players.stop_token_ids(),
+                                  max_new_tokens=args.max_completion_length, eos_token_ids=self.players.stop_token_ids(),
                                   judge=self.judge())
-        history = self.players.grpo(QUERY, rows, [reward], settings, self.phase_dir("q"), report_to=c.report_to,
-                                    seed=c.seed + self.state.round, on_log=self.log.trainer_logs("q_phase", self.state.round))
+        history = self.players.grpo(QUERY, rows, [reward], args, on_log=self.log.trainer_logs("q_phase", self.state.round))
         self.state.round_log.update(q_reward_mean=_mean(h.get("reward") for h in history), **reward.summary())
 
     def harvest(self) -> None:
@@ -200,12 +192,11 @@ class Game:
         c = self.config
         if not self.arm.f_phase:
             return
-        settings = self.f_settings()
-        examples = self.f_mix(rows_needed(settings))
+        args = self.grpo_args(FC, "f")
+        examples = self.f_mix(rows_needed(args))
         rows = [{"prompt": fc_messages(e), "example": json.dumps(e.to_dict())} for e in examples]
         reward = FCReward(w_partial=partial_weight(self.state.round, c.rounds, c.w_partial))
-        history = self.players.grpo(FC, rows, [reward], settings, self.phase_dir("f"), report_to=c.report_to,
-                                    seed=c.seed + self.state.round, on_log=self.log.trainer_logs("f_phase", self.state.round))
+        history = self.players.grpo(FC, rows, [reward], args, on_log=self.log.trainer_logs("f_phase", self.state.round))
         self.state.round_log.update(f_reward_mean=_mean(h.get("reward") for h in history), **reward.summary())
 
     def evaluate(self) -> None:
@@ -312,15 +303,11 @@ class Game:
             rules=ValidityRules(max_similarity=c.max_similarity, max_length_ratio=c.max_length_ratio),
         )
 
-    def q_settings(self) -> PhaseSettings:
-        c = self.config
-        return PhaseSettings(c.q_steps, c.q_lr, c.q_batch_size, c.q_num_generations, self.budgets.query, c.q_temperature,
-                             c.max_prompt_tokens + self.budgets.query, c.gradient_checkpointing)
+    def sft_args(self, examples: int, phase: str):
+        return sft_args(self.config, self.budgets, examples, self.phase_dir(phase), self.players.device)
 
-    def f_settings(self) -> PhaseSettings:
-        c = self.config
-        return PhaseSettings(c.f_steps, c.f_lr, c.f_batch_size, c.f_num_generations, self.budgets.fc, c.f_temperature,
-                             c.max_prompt_tokens + self.budgets.fc, c.gradient_checkpointing)
+    def grpo_args(self, adapter: str, phase: str):
+        return grpo_args(self.config, adapter, self.budgets, self.state.round, self.phase_dir(phase), self.players.device)
 
     def judge(self) -> Judge | None:
         if self.config.judge_model and self._judge is None:
@@ -352,7 +339,7 @@ class Game:
         forked = not found and c.init_from is not None
         if forked:
             found = self.warm_start_of(c.init_from, warn)
-        lora = LoraSettings(c.lora_r, c.lora_alpha, c.lora_dropout, c.lora_target_modules)
+        lora = lora_config(c)
         if found:
             path, self.state, trainer = found
             self.players = Players.create(c.model, lora, dtype=c.dtype, adapters=path / "adapters",

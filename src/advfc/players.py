@@ -3,49 +3,161 @@ trainers that update them (SFTTrainer for the warm start, GRPOTrainer for the ga
 
 Each player keeps its own AdamW across rounds, so a phase continues the previous one's optimiser
 state; both adapters and both optimiser states go into every checkpoint.
+
+The trainers' configs are built here, once per phase, from the run config: advfc's defaults, the
+config's TRL/PEFT sections over them, advfc's own fields over those (docs/method.md, "Training settings").
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .generation import HFGenerator, stop_ids
 
+if TYPE_CHECKING:
+    from .seeds import TokenBudgets
+    from .train_config import TrainConfig
+
 FC, QUERY = "fc", "query"
+PREFIX = {QUERY: "q", FC: "f"}  # of a player's config fields and section (q_lr, f_grpo)
 OnLog = Callable[[int, int, dict], None]
 
+# advfc's LoRA where PEFT's defaults differ; the config's `lora` section goes over it.
+LORA_DEFAULTS = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
 
-@dataclass(frozen=True)
-class LoraSettings:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: str = "all-linear"
+# The trainer keys advfc gives itself, and from what ({p}: the player's prefix). A config section
+# naming one is an error, so that each setting has one home and nothing is silently overridden.
+RUN_OWNED = {
+    "output_dir": "field output_dir (each phase writes under the run folder)",
+    "report_to": "field report_to",
+    "seed": "field seed (plus the round in the game)",
+    "data_seed": "field seed",
+    "logging_steps": "advfc (every step's log goes to events.jsonl)",
+    "gradient_checkpointing": "field gradient_checkpointing",
+}
+GRPO_OWNED = {
+    **RUN_OWNED,
+    "max_steps": "field {p}_steps",
+    "per_device_train_batch_size": "field {p}_batch_size",
+    "learning_rate": "field {p}_lr",
+    "num_generations": "field {p}_num_generations",
+    "max_completion_length": "field {p}_max_new_tokens",
+    "temperature": "field {p}_temperature",
+    # GRPOTrainer gets the player's own optimiser (Players.optimizer), so TRL would ignore these.
+    **dict.fromkeys(
+        ("optim", "optim_args", "optim_target_modules", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon"),
+        "advfc (each player keeps one torch AdamW, with torch's defaults, across rounds)",
+    ),
+}
+SFT_OWNED = {
+    **RUN_OWNED,
+    "max_steps": "field warm_start_epochs",
+    "num_train_epochs": "field warm_start_epochs",
+    "per_device_train_batch_size": "field warm_start_batch_size",
+    "learning_rate": "field warm_start_lr",
+    "max_length": "field max_prompt_tokens (plus F's answer budget)",
+}
+# Config section -> (the players it applies to, the keys advfc owns there).
+SECTIONS = {
+    "lora": ((QUERY, FC), {"task_type": "advfc (both adapters sit on a causal LM)"}),
+    "grpo": ((QUERY, FC), GRPO_OWNED),
+    "q_grpo": ((QUERY,), GRPO_OWNED),
+    "f_grpo": ((FC,), GRPO_OWNED),
+    "sft": ((QUERY, FC), SFT_OWNED),
+}
 
-    def config(self):
-        from peft import LoraConfig
 
-        targets = self.target_modules if self.target_modules == "all-linear" else self.target_modules.split(",")
-        return LoraConfig(
-            r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=targets, task_type="CAUSAL_LM"
-        )
+def section_error(name: str, section: dict) -> str | None:
+    """Why a config section cannot go to its TRL/PEFT config as written, or None."""
+    if not section:
+        return None  # a config that uses no section does not import TRL
+    if name == "lora":
+        from peft import LoraConfig as target
+    elif name == "sft":
+        from trl import SFTConfig as target
+    else:
+        from trl import GRPOConfig as target
+    unknown = sorted(set(section) - {f.name for f in dataclasses.fields(target)})
+    if unknown:
+        return f"unknown {target.__name__} key{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))}"
+    players, owned = SECTIONS[name]
+    taken = [
+        f"{key} is given by {' and '.join(dict.fromkeys(owned[key].format(p=PREFIX[p]) for p in players))}"
+        for key in section if key in owned
+    ]
+    if taken:
+        return "; ".join(taken) + ", not by a section"
+    if owned is GRPO_OWNED and section.get("beta", 0) != 0:
+        # Checked here, not hours into a run: GRPOTrainer (TRL 1.16) copies a PEFT model's adapter
+        # named "default" into its KL reference, and fails on a model without one.
+        return "beta must be 0: TRL takes its KL reference from a PEFT adapter named 'default', and advfc's are 'fc' and 'query'"
+    return None
 
 
-@dataclass(frozen=True)
-class PhaseSettings:
-    """One trainer run: TRL's batch/step knobs for one player."""
+def lora_config(config: TrainConfig):
+    from peft import LoraConfig
 
-    steps: int
-    lr: float
-    batch_size: int = 4
-    num_generations: int = 4
-    max_new_tokens: int = 64
-    temperature: float = 1.0
-    max_length: int = 1024
-    gradient_checkpointing: bool = False
+    return LoraConfig(**{**LORA_DEFAULTS, **config.lora}, task_type="CAUSAL_LM")
+
+
+def trainer_defaults(device: str) -> dict:
+    """advfc's choices where TRL's defaults do not suit the game; the config's sections go over them."""
+    cuda = device.startswith("cuda")
+    return dict(
+        # A phase continues the player's optimiser from the previous round: a schedule would decay
+        # and restart within every phase.
+        lr_scheduler_type="constant",
+        save_strategy="no",  # the game checkpoints after every stage itself
+        use_cpu=not cuda,
+        # Explicit, since TRL's configs default to bf16 autocast. On a CPU bf16 only pays where
+        # its matmuls are fast, and there `dtype: auto` already loads the base in bf16; autocast
+        # on top would only round the float32 LoRA path (PEFT keeps adapters fp32) as well.
+        bf16=cuda and _bf16_ok(),
+        dataloader_num_workers=0,
+    )
+
+
+def _run_args(config: TrainConfig, out_dir: Path, seed: int) -> dict:
+    """The RUN_OWNED keys."""
+    return dict(output_dir=str(out_dir), report_to=config.report_to, seed=seed, data_seed=seed, logging_steps=1,
+                gradient_checkpointing=config.gradient_checkpointing)
+
+
+def sft_args(config: TrainConfig, budgets: TokenBudgets, examples: int, out_dir: Path, device: str):
+    """The SFTConfig of a warm start on `examples` rows."""
+    from trl import SFTConfig
+
+    c = config
+    return SFTConfig(**{
+        **trainer_defaults(device), **c.sft, **_run_args(c, out_dir, c.seed),
+        "max_steps": max(1, round(c.warm_start_epochs * examples / c.warm_start_batch_size)),
+        "per_device_train_batch_size": c.warm_start_batch_size,
+        "learning_rate": c.warm_start_lr,
+        "max_length": c.max_prompt_tokens + budgets.fc,
+    })
+
+
+def grpo_args(config: TrainConfig, adapter: str, budgets: TokenBudgets, round_index: int, out_dir: Path, device: str):
+    """The GRPOConfig of one player's phase in a round: advfc's defaults, then the `grpo` section,
+    then the player's own (`q_grpo`, `f_grpo`), then the GRPO_OWNED keys from advfc's fields."""
+    from trl import GRPOConfig
+
+    c, p = config, PREFIX[adapter]
+    return GRPOConfig(**{
+        **trainer_defaults(device), "shuffle_dataset": True,
+        **c.grpo, **getattr(c, f"{p}_grpo"),
+        **_run_args(c, out_dir, c.seed + round_index),
+        "max_steps": getattr(c, f"{p}_steps"),
+        "per_device_train_batch_size": getattr(c, f"{p}_batch_size"),
+        "learning_rate": getattr(c, f"{p}_lr"),
+        "num_generations": getattr(c, f"{p}_num_generations"),
+        "max_completion_length": {QUERY: budgets.query, FC: budgets.fc}[adapter],
+        "temperature": getattr(c, f"{p}_temperature"),
+    })
 
 
 class Players:
@@ -64,7 +176,7 @@ class Players:
     def create(
         cls,
         model_spec: str,
-        lora: LoraSettings,
+        lora,
         *,
         dtype: str = "auto",
         adapters: Path | None = None,
@@ -72,15 +184,16 @@ class Players:
         progress: bool = True,
         verbose: bool = False,
     ) -> "Players":
-        """Fresh adapters on the base, or the adapters saved in a checkpoint folder."""
+        """Fresh adapters on the base (`lora`, a peft.LoraConfig), or the adapters saved in a checkpoint folder."""
         from peft import PeftModel, get_peft_model
 
         from .models import load_model, load_tokenizer
 
         base = load_model(model_spec, dtype=dtype, trainable=True)
         if adapters is None:
-            model = get_peft_model(base, lora.config(), adapter_name=FC)
-            model.add_adapter(QUERY, lora.config())
+            # One copy each: PEFT writes what it resolves for an adapter (its target modules) into the config.
+            model = get_peft_model(base, copy.deepcopy(lora), adapter_name=FC)
+            model.add_adapter(QUERY, copy.deepcopy(lora))
         else:
             model = PeftModel.from_pretrained(base, adapters / FC, adapter_name=FC, is_trainable=True)
             model.load_adapter(adapters / QUERY, adapter_name=QUERY, is_trainable=True)
@@ -124,36 +237,12 @@ class Players:
 
     # ------------------------------------------------------------------ training
 
-    def _common_args(self, settings: PhaseSettings, out_dir: Path, report_to: list[str], seed: int) -> dict:
-        cuda = self.device.startswith("cuda")
-        return dict(
-            output_dir=str(out_dir),
-            max_steps=settings.steps,
-            per_device_train_batch_size=settings.batch_size,
-            learning_rate=settings.lr,
-            lr_scheduler_type="constant",
-            logging_steps=1,
-            report_to=report_to,
-            save_strategy="no",
-            use_cpu=not cuda,
-            # Explicit, since TRL's configs default to bf16 autocast. On a CPU bf16 only pays where
-            # its matmuls are fast, and there `dtype: auto` already loads the base in bf16; autocast
-            # on top would only round the float32 LoRA path (PEFT keeps adapters fp32) as well.
-            bf16=cuda and _bf16_ok(),
-            seed=seed,
-            data_seed=seed,
-            dataloader_num_workers=0,
-            gradient_checkpointing=settings.gradient_checkpointing,
-        )
-
-    def sft(self, adapter: str, rows: list[dict], settings: PhaseSettings, out_dir: Path, *,
-            report_to: list[str], seed: int, on_log: OnLog | None = None) -> list[dict]:
-        """Supervised warm start on prompt/completion chats (loss on the completion only)."""
+    def sft(self, adapter: str, rows: list[dict], args, *, on_log: OnLog | None = None) -> list[dict]:
+        """Supervised warm start on prompt/completion chats (loss on the completion only); `args`: sft_args."""
         from datasets import Dataset
-        from trl import SFTConfig, SFTTrainer
+        from trl import SFTTrainer
 
         self.model.set_adapter(adapter)
-        args = SFTConfig(**self._common_args(settings, out_dir, report_to, seed), max_length=settings.max_length)
         trainer = SFTTrainer(
             model=self.model,
             args=args,
@@ -163,27 +252,19 @@ class Players:
         )
         return self._train(trainer, f"sft {adapter}")
 
-    def grpo(self, adapter: str, rows: list[dict], reward_funcs: list, settings: PhaseSettings, out_dir: Path, *,
-             report_to: list[str], seed: int, on_log: OnLog | None = None) -> list[dict]:
-        """`settings.steps` GRPO updates of one adapter; the other player's adapter is untouched."""
+    def grpo(self, adapter: str, rows: list[dict], reward_funcs: list, args, *, on_log: OnLog | None = None) -> list[dict]:
+        """`args.max_steps` GRPO updates of one adapter (`args`: grpo_args); the other player's adapter is untouched."""
         from datasets import Dataset
-        from trl import GRPOConfig, GRPOTrainer
+        from trl import GRPOTrainer
 
         self.model.set_adapter(adapter)
-        args = GRPOConfig(
-            **self._common_args(settings, out_dir, report_to, seed),
-            num_generations=settings.num_generations,
-            max_completion_length=settings.max_new_tokens,
-            temperature=settings.temperature,
-            shuffle_dataset=True,
-        )
         trainer = GRPOTrainer(
             model=self.model,
             reward_funcs=reward_funcs,
             args=args,
             train_dataset=Dataset.from_list(rows),
             processing_class=self.tokenizer,
-            optimizers=(self.optimizer(adapter, settings.lr), None),
+            optimizers=(self.optimizer(adapter, args.learning_rate), None),
             callbacks=_log_callbacks(on_log),
         )
         return self._train(trainer, f"grpo {adapter}")
@@ -241,6 +322,8 @@ def _bf16_ok() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
-def rows_needed(settings: PhaseSettings) -> int:
-    """Prompts one GRPO phase consumes (each step draws batch_size / num_generations prompts)."""
-    return settings.steps * max(1, math.ceil(settings.batch_size / settings.num_generations))
+def rows_needed(args) -> int:
+    """Prompts one GRPO phase consumes: TRL samples generation_batch_size / num_generations prompts
+    once every steps_per_generation x num_iterations micro-batches (gradient_accumulation_steps per step)."""
+    generations = math.ceil(args.max_steps * args.gradient_accumulation_steps / (args.steps_per_generation * args.num_iterations))
+    return generations * (args.generation_batch_size // args.num_generations)

@@ -1,15 +1,17 @@
-"""`advfc train` settings: one flat pydantic model, each field a CLI flag and a YAML key (TRL-style)."""
+"""`advfc train` settings: one pydantic model, each field a CLI flag and a YAML key (TRL-style), and the
+TRL/PEFT sections (lora, grpo, q_grpo, f_grpo, sft) that go to those libraries' configs as written."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .config import BaseConfig, Categories
 from .arms import ARM_NAMES
 from .data import LIVE, NON_LIVE
+from .players import SECTIONS, section_error
 
 TRAIN_CATEGORIES = [c for c in LIVE if c != "live_relevance"]
 # How a run reports, not what it computes: the only fields `--resume` takes besides the folder.
@@ -20,10 +22,10 @@ class TrainConfig(BaseConfig):
     # --- model and adapters
     model: str = Field("embedded", description="Base model for both players: embedded, tiny, a folder or a hub id.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Model dtype.")
-    lora_r: int = Field(16, ge=1, description="LoRA rank of both adapters.")
-    lora_alpha: int = Field(32, ge=1, description="LoRA alpha.")
-    lora_dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.")
-    lora_target_modules: str = Field("all-linear", description="all-linear or comma-separated module names.")
+    lora: dict[str, Any] = Field(
+        {}, description="peft.LoraConfig keys of both adapters, over r 16, lora_alpha 32, lora_dropout 0.05, "
+        "target_modules all-linear (YAML only).",
+    )
 
     # --- data
     train_data: str = Field(
@@ -106,6 +108,12 @@ class TrainConfig(BaseConfig):
     eval_every_round: bool = Field(True, description="Evaluate after every round (else after the last).")
     robustness_per_category: int = Field(8, ge=0, description="Items per category in the frozen robustness set (0: off).")
 
+    # --- TRL's own settings, passed to its configs as written (docs/method.md, "Training settings")
+    grpo: dict[str, Any] = Field({}, description="trl.GRPOConfig keys of both players' game phases (YAML only).")
+    q_grpo: dict[str, Any] = Field({}, description="trl.GRPOConfig keys of Q's phases, over grpo (YAML only).")
+    f_grpo: dict[str, Any] = Field({}, description="trl.GRPOConfig keys of F's phases, over grpo (YAML only).")
+    sft: dict[str, Any] = Field({}, description="trl.SFTConfig keys of both warm starts (YAML only).")
+
     # --- run
     output_dir: Path = Field(Path("runs/advfc"), description="Run folder: checkpoints, buffer, metrics, logs, report.")
     resume: Path | None = Field(None, description="Continue the run in this folder with its saved config.")
@@ -125,6 +133,14 @@ class TrainConfig(BaseConfig):
     @classmethod
     def _report_to(cls, value: list[str]) -> list[str]:
         return [] if value in (["none"], []) else value
+
+    @field_validator(*SECTIONS)
+    @classmethod
+    def _sections_fit_their_configs(cls, value: dict, info: ValidationInfo) -> dict:
+        problem = section_error(info.field_name, value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _resume_takes_the_saved_config(self):
