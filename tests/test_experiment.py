@@ -76,6 +76,7 @@ def test_a_variant_overrides_its_arm_and_every_arm_gets_the_shared_settings(tmp_
     arm = config.arm_config("hot", 2, tmp_path / "hot", init_from=tmp_path / "b1", sample=tmp_path / "s")
     assert (arm.arm, arm.seed, arm.f_lr, arm.f_steps, arm.init_from) == ("advfc", 2, 1e-3, 7, tmp_path / "b1")
     assert arm.eval_questions == tmp_path / "s" / "questions.jsonl" and not arm.eval_base
+    assert arm.eval_limit is None  # every sample item is scored, whatever eval_limit the shared config has
     assert config.arm_config("sft", 2, tmp_path / "b1", init_from=None, sample=tmp_path / "s").rounds == 0
 
 

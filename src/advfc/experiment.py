@@ -111,6 +111,7 @@ class ExperimentConfig(TrainConfig):
             "output_dir": run_dir,
             "init_from": init_from,
             "eval_base": False,
+            "eval_limit": None,  # the whole frozen sample, never its first items per category
             "eval_questions": sample / "questions.jsonl",
             "eval_answers": sample / "answers.jsonl",
             **({"rounds": 0} if name == B1 else {}),
