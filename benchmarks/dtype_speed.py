@@ -32,7 +32,8 @@ from peft import LoraConfig, get_peft_model
 
 from advfc.checker import check
 from advfc.data import AST_NON_LIVE, load_bfcl
-from advfc.generation import HFGenerator, SamplingParams
+from advfc.generation import SamplingParams
+from advfc.generation.hf import HFGenerator
 from advfc.models import cpu_bf16_faster, load_model, load_tokenizer, matmul_seconds
 from advfc.prompts import fc_messages, gold_call_text, render_chat
 

@@ -20,7 +20,8 @@ import platform
 import time
 
 from advfc.data import AST_NON_LIVE, load_bfcl
-from advfc.generation import HFGenerator, SamplingParams
+from advfc.generation import SamplingParams
+from advfc.generation.hf import HFGenerator
 from advfc.models import load_model, load_tokenizer
 from advfc.prompts import fc_messages
 

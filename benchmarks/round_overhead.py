@@ -43,7 +43,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook, register_op
 import advfc.checker
 import advfc.checkpoint
 import advfc.game
-import advfc.generation
+import advfc.generation.hf
 import advfc.prompts
 import advfc.rewards
 import advfc.runlog
@@ -129,7 +129,7 @@ register_optimizer_step_post_hook(lambda opt, args, kwargs: meter.exit())
 # Each name where its callers look it up (a module that did `from .checker import check` keeps
 # its own reference).
 
-meter.wrap(advfc.generation.HFGenerator, "generate", GENERATION_LOOP)
+meter.wrap(advfc.generation.hf.HFGenerator, "generate", GENERATION_LOOP)
 meter.wrap(transformers.GenerationMixin, "generate", GENERATION_LOOP)
 for name in ("__call__", "apply_chat_template", "decode", "batch_decode"):
     meter.wrap(transformers.PreTrainedTokenizerBase, name, "tokenizer + chat template")
@@ -149,7 +149,7 @@ meter.wrap(datasets.Dataset, "map", "datasets")
 meter.wrap(advfc.checkpoint, "save", "checkpoint save")
 meter.wrap(advfc.game, "evaluate", "evaluation bookkeeping")
 meter.wrap(advfc.game, "evaluate_robustness", "evaluation bookkeeping")
-meter.wrap(advfc.generation, "weights_fingerprint", "weights fingerprint")
+meter.wrap(advfc.generation.hf, "weights_fingerprint", "weights fingerprint")  # looked up by HFGenerator.describe
 for name in ("event", "round", "eval"):
     meter.wrap(advfc.runlog.RunLog, name, "run log + TensorBoard")
 meter.wrap(transformers.Trainer, "log", "run log + TensorBoard")

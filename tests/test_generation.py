@@ -7,7 +7,8 @@ import pytest
 
 from advfc.data import load_bfcl
 from advfc.errors import InputError
-from advfc.generation import HFGenerator, SamplingParams, common_prefix_len, plan_batches, select_backend
+from advfc.generation import SamplingParams, select_backend
+from advfc.generation.hf import HFGenerator, _select, common_prefix_len, plan_batches
 from advfc.prompts import fc_messages, render_chat
 
 GREEDY = SamplingParams(max_new_tokens=10)
@@ -149,6 +150,52 @@ def test_describe_fingerprints_in_memory_weights(model, tokenizer):
         next(other.parameters()).add_(1.0)
     a, b = HFGenerator(model, tokenizer).describe(), HFGenerator(other, tokenizer).describe()
     assert a["backend"] == "hf" and a["fingerprint"] != b["fingerprint"]
+
+
+def test_a_vanishing_top_p_samples_the_greedy_answer(model, tokenizer, conversations):
+    """top_p -> 0 keeps only the most likely token, so sampling at temperature 1 is greedy decoding."""
+    gen = HFGenerator(model, tokenizer, batch_size=4)
+    greedy = texts(gen.generate(conversations[:4], GREEDY))
+    sampled = texts(gen.generate(conversations[:4], SamplingParams(max_new_tokens=10, temperature=1.0, top_p=1e-6,
+                                                                   n=3, seed=5)))
+    assert sampled == [row * 3 for row in greedy]
+
+
+def draws(logits, params, count=20_000, seed=0):
+    """How often `_select` picks each token over `count` rows of the same logits."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    chosen = _select(logits.expand(count, -1), params, [generator] * count)
+    return torch.bincount(chosen, minlength=logits.shape[-1]).double() / count
+
+
+def test_sampled_token_frequencies_follow_the_tempered_softmax():
+    import torch
+
+    logits = torch.tensor([[2.0, -1.0, 0.5, 1.0, 0.0]])
+    params = SamplingParams(temperature=0.7)
+    expected = torch.softmax(logits[0].double() / 0.7, -1)
+    observed = draws(logits, params)
+    assert (observed - expected).abs().max() < 0.02
+    chi_square = (20_000 * (observed - expected) ** 2 / expected).sum()
+    assert chi_square < 18.47  # the 0.999 quantile with 4 degrees of freedom
+
+
+def test_top_p_drops_exactly_the_tail_tokens():
+    import torch
+
+    probs = torch.tensor([0.1, 0.4, 0.05, 0.25, 0.2], dtype=torch.float64)
+    logits = probs.log().float()[None]
+    # by mass: 0.4 (token 1), 0.25 (3), 0.2 (4), 0.1 (0), 0.05 (2); a token is kept while the mass
+    # before it is at most top_p, so 0.6 keeps tokens 1 and 3 and 0.7 adds token 4
+    for top_p, kept in [(0.3, [1]), (0.6, [1, 3]), (0.7, [1, 3, 4]), (0.9, [1, 3, 4, 0])]:
+        observed = draws(logits, SamplingParams(temperature=1.0, top_p=top_p), seed=int(top_p * 10))
+        expected = torch.zeros(5, dtype=torch.float64)
+        expected[kept] = probs[kept] / probs[kept].sum()
+        tail = [t for t in range(5) if t not in kept]
+        assert observed[tail].sum() == 0, top_p  # not one draw from the truncated tail
+        assert (observed - expected).abs().max() < 0.02, top_p
 
 
 def test_backend_selection():

@@ -17,7 +17,8 @@ import pytest
 
 from advfc.errors import InputError
 from advfc.evaluation import result_path
-from advfc.generation import Completion, OpenAIGenerator, SamplingParams, endpoint_url, may_receive_key
+from advfc.generation import Completion, SamplingParams, endpoint_url, may_receive_key
+from advfc.generation.openai import OpenAIGenerator
 from advfc.io import read_jsonl
 from advfc.server import ServeConfig, make_server, serving_token
 

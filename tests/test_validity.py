@@ -250,7 +250,7 @@ def test_the_judge_renders_chats_with_thinking_off(tiny_model_path):
     """Qwen3-style templates read `enable_thinking`; the judge's generator must pass it as False."""
     from transformers import AutoTokenizer
 
-    from advfc.generation import HFGenerator
+    from advfc.generation.hf import HFGenerator
     from advfc.models import load_model
     from advfc.validity import JUDGE_TEMPLATE_KWARGS
 

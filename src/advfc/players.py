@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .generation import HFGenerator, stop_ids
+from .generation.hf import HFGenerator, stop_ids
 
 if TYPE_CHECKING:
     from .seeds import TokenBudgets

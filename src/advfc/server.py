@@ -30,7 +30,7 @@ from pydantic import Field
 
 from .config import BaseConfig
 from .errors import InputError
-from .generation import ENV_NAME_PATTERN, Completion, SamplingParams, api_key_from, is_loopback_host
+from .generation import ENV_NAME_PATTERN, Completion, SamplingParams, api_key_from, build_generator, is_loopback_host
 
 log = logging.getLogger(__name__)
 
@@ -356,8 +356,6 @@ def serving_token(config: ServeConfig) -> str | None:
 def serve(config: ServeConfig, announce=print) -> None:
     """Check exposure, load the model, listen, announce the address (clients may wait for that
     line), serve forever."""
-    from .generation import build_generator
-
     token = serving_token(config)
     generator = build_generator(
         config.model, "hf", batch_size=config.batch_size, device=config.device, dtype=config.dtype
