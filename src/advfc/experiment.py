@@ -102,11 +102,14 @@ class ExperimentConfig(TrainConfig):
     def train_fields(self) -> dict:
         return {k: getattr(self, k) for k in TrainConfig.model_fields if k in self.model_fields_set and k not in PER_ARM}
 
+    def base_arm(self, name: str) -> str:
+        """The advfc.arms row an arm runs: its own name, or the one its variant overrides."""
+        return self.all_variants().get(name, {}).get("arm", name)
+
     def arm_config(self, name: str, seed: int, run_dir: Path, *, init_from: Path | None, sample: Path) -> TrainConfig:
-        overrides = dict(self.all_variants().get(name, {}))
         return TrainConfig(**{
-            **self.train_fields(), **overrides,
-            "arm": overrides.get("arm", name),
+            **self.train_fields(), **self.all_variants().get(name, {}),
+            "arm": self.base_arm(name),
             "seed": seed,
             "output_dir": run_dir,
             "init_from": init_from,
@@ -153,7 +156,7 @@ def run_experiment(config: ExperimentConfig) -> dict:
         started = time.perf_counter()
         summaries = folder / "summaries"
         if not (summaries / f"{B0}.json").is_file():
-            write_summary(summaries / f"{B0}.json", base_summary(config, folder, sample))
+            atomic_write_json(summaries / f"{B0}.json", base_summary(config, folder))
         # Seed by seed, so that an interrupted experiment has whole seeds to compare; ablations last.
         plan = [(a, s) for s in config.seeds for a in (B1, *config.arms)] + [(a, config.seeds[0]) for a in config.ablations]
         for name, seed in plan:
@@ -174,7 +177,7 @@ def run_experiment(config: ExperimentConfig) -> dict:
                 run_training(TrainConfig(resume=run_dir, progress=config.progress, verbose=config.verbose))
             else:
                 run_training(arm_config)
-            write_summary(path, arm_summary(config, name, seed, run_dir, sample, digest, time.perf_counter() - t))
+            atomic_write_json(path, arm_summary(config, name, seed, run_dir, sample, digest, time.perf_counter() - t))
             compose(folder)
         results = compose(folder)
     results["seconds_this_run"] = round(time.perf_counter() - started, 1)
@@ -205,16 +208,12 @@ def config_hash(config: TrainConfig) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def base_summary(config: ExperimentConfig, folder: Path, sample: list[Example]) -> dict:
+def base_summary(config: ExperimentConfig, folder: Path) -> dict:
     """B0 is evaluated once: greedy decoding of the base model does not depend on the seed."""
-    sample_dir = folder / "eval_sample"
-    scores = evaluate(EvalConfig(model=config.model, dtype=config.dtype, questions=sample_dir / "questions.jsonl",
-                                 answers=sample_dir / "answers.jsonl", out=folder / B0 / "eval",
-                                 max_new_tokens=config.eval_max_new_tokens, batch_size=config.generation_batch_size,
-                                 progress=config.progress))
+    _, record = score_files(config, config.model, folder / "eval_sample", folder / B0 / "eval")
     return {
         "arm": B0, "label": "B0", "seed": None, "config_hash": None, "commit": source_commit(),
-        **eval_record(folder / B0 / "eval", sample, scores),
+        **record,
         "robustness": robustness_records(config, config.model, folder / B0),
     }
 
@@ -224,7 +223,7 @@ def arm_summary(config: ExperimentConfig, name: str, seed: int, run_dir: Path, s
     stage = "warm_start" if name == B1 else max(
         (p.name for p in (run_dir / "eval").glob("round_*")), key=lambda n: int(n.split("_")[1]))
     eval_dir = run_dir / "eval" / stage
-    arm = config.all_variants().get(name, {}).get("arm", name)
+    arm = config.base_arm(name)
     return {
         "arm": name, "label": ARMS[arm].label if name == arm else f"{ARMS[arm].label} + {name}", "seed": seed,
         "config_hash": digest, "commit": source_commit(), "seconds": round(seconds, 1),
@@ -255,16 +254,22 @@ def eval_record(out: Path, sample: list[Example], scores: dict) -> dict:
     }
 
 
+def score_files(config: ExperimentConfig, model: str, folder: Path, out: Path) -> tuple[list[Example], dict]:
+    """One model (greedy, the experiment's generation settings) on a folder of BFCL-format
+    questions.jsonl + answers.jsonl: its items and their `eval_record`."""
+    questions, answers = folder / "questions.jsonl", folder / "answers.jsonl"
+    scores = evaluate(EvalConfig(model=model, dtype=config.dtype, questions=questions, answers=answers, out=out,
+                                 max_new_tokens=config.eval_max_new_tokens, batch_size=config.generation_batch_size,
+                                 progress=config.progress))
+    items = load_bfcl_files(questions, answers)
+    return items, eval_record(out, items, scores)
+
+
 def robustness_records(config: ExperimentConfig, model: str, run_dir: Path) -> dict:
     """Each robustness set scored for one model, call items and irrelevance items apart."""
     records = {}
     for folder in map(Path, config.robustness_sets):
-        items = load_bfcl_files(folder / "questions.jsonl", folder / "answers.jsonl")
-        out = run_dir / "robustness" / folder.name
-        evaluate(EvalConfig(model=model, dtype=config.dtype, questions=folder / "questions.jsonl",
-                            answers=folder / "answers.jsonl", out=out, max_new_tokens=config.eval_max_new_tokens,
-                            batch_size=config.generation_batch_size, progress=config.progress))
-        record = eval_record(out, items, read_json(out / "scores.json"))
+        items, record = score_files(config, model, folder, run_dir / "robustness" / folder.name)
         kinds = {"call": [i for i, e in enumerate(items) if not expects_no_call(e.category)],
                  "irrelevance": [i for i, e in enumerate(items) if expects_no_call(e.category)]}
         record["by_kind"] = {k: {"items": len(idx), "accuracy": sum(record["correct"][i] == "1" for i in idx) / len(idx)}
@@ -300,10 +305,6 @@ def source_commit() -> str | None:
     return head.stdout.strip()[:12] + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def write_summary(path: Path, summary: dict) -> None:
-    atomic_write_json(path, summary)
-
-
 # ----------------------------------------------------------------------------- the table
 
 
@@ -317,9 +318,9 @@ def load_summaries(folder: Path) -> list[dict]:
     return summaries
 
 
-def verdict_matrix(summaries: list[dict], seeds: list[int], key: str = "correct") -> np.ndarray:
+def verdict_matrix(summaries: list[dict], seeds: list[int]) -> np.ndarray:
     by_seed = {s["seed"]: s for s in summaries}
-    return np.array([[c == "1" for c in (by_seed.get(seed) or by_seed[None])[key]] for seed in seeds], dtype=float)
+    return np.array([[c == "1" for c in (by_seed.get(seed) or by_seed[None])["correct"]] for seed in seeds], dtype=float)
 
 
 def compare(a: list[dict], b: list[dict]) -> dict | None:

@@ -22,9 +22,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
-import torch
 from . import checkpoint
 from .arms import ARMS
 from .attack import attack_seeds
@@ -133,13 +133,12 @@ class Game:
             return
         rng = random.Random(f"{c.seed}:{self.state.round}:seeds")
         pool = sorted(self.pool)
-        fc_gen = self.players.generator(FC)
         if self.arm.curriculum:
             candidates = rng.sample(pool, min(c.calibration_pool, len(pool)))
         else:
             wanted = c.seeds_per_round * (c.rounds if self.arm.harvest == "once" else 1)
             candidates = rng.sample(pool, min(wanted, len(pool)))
-        rates = pass_rates([self.pool[i] for i in candidates], fc_gen, self.reward_settings(), self.round_rng_seed(1))
+        rates = pass_rates([self.pool[i] for i in candidates], self.players.generator(FC), self.reward_settings(), self.round_rng_seed(1))
         self.curriculum = CurriculumState.from_dict({**cur.to_dict(), "pass_rates": {**cur.pass_rates, **rates}})
         self.state.round_seeds = select_seeds(rates, c.seeds_per_round, cur.level, rng) if self.arm.curriculum else candidates
         self.state.round_log = {"calibration_pass_rate": sum(rates.values()) / max(len(rates), 1)}
@@ -353,10 +352,8 @@ class Game:
             torch.manual_seed(c.seed)
             self.players = Players.create(c.model, lora, dtype=c.dtype, generation_batch_size=c.generation_batch_size,
                                           progress=c.progress, verbose=c.verbose)
-        if not found or forked:
-            # Without the curriculum the top tactic level is open from round 1.
-            level = CurriculumState().level if self.arm.curriculum else MAX_LEVEL
-            self.curriculum = CurriculumState(level=level)
+        if (not found or forked) and not self.arm.curriculum:
+            self.curriculum = CurriculumState(level=MAX_LEVEL)  # the top tactic level is open from round 1
         if forked:
             self.log.event("forked", init_from=str(c.init_from))
         if self.resumed:
