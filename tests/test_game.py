@@ -209,3 +209,22 @@ def test_report_html_is_self_contained_and_every_plot_decodes(smoke, tmp_path):
                    capture_output=True, timeout=180, check=True)
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[0] == 2000 and pixels.std() > 0.05  # a rendered page, not a blank one
+
+
+def test_a_run_records_the_dtype_auto_resolved_to_and_a_resume_keeps_it(smoke, tmp_path):
+    from types import SimpleNamespace
+
+    from advfc.errors import InputError
+    from advfc.game import Game, GameState
+
+    # The tiny model stays float32 under `dtype: auto`; the checkpoint says what it resolved to.
+    assert json.loads((smoke / "checkpoint" / "state.json").read_text())["dtype"] == "float32"
+
+    def dtype_of(wanted: str, recorded: str) -> str:
+        return Game.dtype_of(SimpleNamespace(config=SimpleNamespace(dtype=wanted)), tmp_path, GameState(dtype=recorded))
+
+    # auto follows the checkpoint, whatever this CPU would pick; older checkpoints (no dtype) keep auto.
+    assert [dtype_of("auto", "float32"), dtype_of("auto", "bfloat16"), dtype_of("auto", "")] == ["float32", "bfloat16", "auto"]
+    assert dtype_of("bfloat16", "bfloat16") == "bfloat16" and dtype_of("float32", "") == "float32"
+    with pytest.raises(InputError, match="was trained in float32; dtype bfloat16 would mix"):
+        dtype_of("bfloat16", "float32")

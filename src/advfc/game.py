@@ -61,6 +61,9 @@ class GameState:
     curriculum: dict = field(default_factory=lambda: CurriculumState().to_dict())
     round_log: dict = field(default_factory=dict)
     done: bool = False
+    # The dtype `dtype: auto` resolved to when the run began ("" in older checkpoints): a resume or
+    # a fork on a CPU where auto would resolve otherwise keeps it instead of mixing dtypes.
+    dtype: str = ""
 
 
 class Game:
@@ -341,7 +344,7 @@ class Game:
         lora = lora_config(c)
         if found:
             path, self.state, trainer = found
-            self.players = Players.create(c.model, lora, dtype=c.dtype, adapters=path / "adapters",
+            self.players = Players.create(c.model, lora, dtype=self.dtype_of(*found[:2]), adapters=path / "adapters",
                                           generation_batch_size=c.generation_batch_size,
                                           progress=c.progress, verbose=c.verbose)
             self.players.load_optimizer_state(trainer["optimizers"], {FC: c.f_lr, QUERY: c.q_lr})
@@ -352,6 +355,7 @@ class Game:
             torch.manual_seed(c.seed)
             self.players = Players.create(c.model, lora, dtype=c.dtype, generation_batch_size=c.generation_batch_size,
                                           progress=c.progress, verbose=c.verbose)
+        self.state.dtype = self.players.dtype
         if (not found or forked) and not self.arm.curriculum:
             self.curriculum = CurriculumState(level=MAX_LEVEL)  # the top tactic level is open from round 1
         if forked:
@@ -368,6 +372,16 @@ class Game:
             self.budgets = TokenBudgets(c.q_max_new_tokens, c.f_max_new_tokens, 0, 0)
         self.log.event("budgets", **asdict(self.budgets))
 
+    def dtype_of(self, path: Path, state: GameState) -> str:
+        """The dtype to load a checkpoint's players in: the one it was trained in, unless set otherwise."""
+        wanted = self.config.dtype
+        if wanted == "auto" or not state.dtype:
+            return state.dtype or wanted
+        if wanted != state.dtype:
+            raise InputError(f"was trained in {state.dtype}; dtype {wanted} would mix the two (use dtype: auto or "
+                             f"{state.dtype})", path=path)
+        return wanted
+
     def warm_start_of(self, folder: Path, warn) -> tuple:
         """(checkpoint path, a fresh round-1 state, trainer state) of another run's warm start:
         its adapters, optimisers and RNG state exactly as its first round would have found them."""
@@ -375,8 +389,8 @@ class Game:
         if found is None or found[1].stage == "warm_start" or found[1].round != 1:
             raise InputError("init_from must be a run folder whose warm start finished and whose rounds did not start "
                              "(e.g. an `--arm sft --rounds 0` run)", path=folder)
-        path, _, trainer = found
-        return path, GameState(stage=ROUND_STAGES[0]), trainer
+        path, state, trainer = found
+        return path, GameState(stage=ROUND_STAGES[0], dtype=state.dtype), trainer
 
     def save(self) -> None:
         self.state.buffer_rows = len(self.buffer)

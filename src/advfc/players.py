@@ -172,6 +172,11 @@ class Players:
         self.generation_batch_size = generation_batch_size
         self.optimizers: dict = {}
 
+    @property
+    def dtype(self) -> str:
+        """The dtype the base weights are in ("float32", "bfloat16", ...)."""
+        return str(next(self.model.parameters()).dtype).removeprefix("torch.")
+
     @classmethod
     def create(
         cls,
