@@ -212,16 +212,14 @@ def test_report_html_is_self_contained_and_every_plot_decodes(smoke, tmp_path):
 
 
 def test_a_run_records_the_dtype_auto_resolved_to_and_a_resume_keeps_it(smoke, tmp_path):
-    from types import SimpleNamespace
-
     from advfc.errors import InputError
-    from advfc.game import Game, GameState
+    from advfc.game import resume_dtype
 
     # The tiny model stays float32 under `dtype: auto`; the checkpoint says what it resolved to.
     assert json.loads((smoke / "checkpoint" / "state.json").read_text())["dtype"] == "float32"
 
     def dtype_of(wanted: str, recorded: str) -> str:
-        return Game.dtype_of(SimpleNamespace(config=SimpleNamespace(dtype=wanted)), tmp_path, GameState(dtype=recorded))
+        return resume_dtype(wanted, recorded, tmp_path)
 
     # auto follows the checkpoint, whatever this CPU would pick; older checkpoints (no dtype) keep auto.
     assert [dtype_of("auto", "float32"), dtype_of("auto", "bfloat16"), dtype_of("auto", "")] == ["float32", "bfloat16", "auto"]

@@ -66,6 +66,17 @@ class GameState:
     dtype: str = ""
 
 
+def resume_dtype(wanted: str, recorded: str, path: Path) -> str:
+    """The dtype to load a checkpoint's players in: the one it was trained in (`recorded`), unless
+    the config asks for another, which would mix two dtypes in one run and is refused."""
+    if wanted == "auto" or not recorded:
+        return recorded or wanted
+    if wanted != recorded:
+        raise InputError(f"was trained in {recorded}; dtype {wanted} would mix the two (use dtype: auto or "
+                         f"{recorded})", path=path)
+    return wanted
+
+
 class Game:
     def __init__(self, config: TrainConfig, run_dir: Path, log, *, resumed: bool = False):
         self.resumed = resumed
@@ -344,7 +355,7 @@ class Game:
         lora = lora_config(c)
         if found:
             path, self.state, trainer = found
-            self.players = Players.create(c.model, lora, dtype=self.dtype_of(*found[:2]), adapters=path / "adapters",
+            self.players = Players.create(c.model, lora, dtype=resume_dtype(c.dtype, self.state.dtype, path), adapters=path / "adapters",
                                           generation_batch_size=c.generation_batch_size,
                                           progress=c.progress, verbose=c.verbose)
             self.players.load_optimizer_state(trainer["optimizers"], {FC: c.f_lr, QUERY: c.q_lr})
@@ -371,16 +382,6 @@ class Game:
         else:
             self.budgets = TokenBudgets(c.q_max_new_tokens, c.f_max_new_tokens, 0, 0)
         self.log.event("budgets", **asdict(self.budgets))
-
-    def dtype_of(self, path: Path, state: GameState) -> str:
-        """The dtype to load a checkpoint's players in: the one it was trained in, unless set otherwise."""
-        wanted = self.config.dtype
-        if wanted == "auto" or not state.dtype:
-            return state.dtype or wanted
-        if wanted != state.dtype:
-            raise InputError(f"was trained in {state.dtype}; dtype {wanted} would mix the two (use dtype: auto or "
-                             f"{state.dtype})", path=path)
-        return wanted
 
     def warm_start_of(self, folder: Path, warn) -> tuple:
         """(checkpoint path, a fresh round-1 state, trainer state) of another run's warm start:
