@@ -85,3 +85,68 @@ def test_an_endpoint_is_red_teamed_like_a_local_model(cli, tmp_path, server):
     code, _, err = cli(*attack_args("tiny", f"{server}::tiny", tmp_path / "attack"))
     assert code == 0, err
     assert len((tmp_path / "attack" / "rewrites.jsonl").read_text().splitlines()) == 4
+
+
+def attack_folder(tmp_path, rows, *, ids="eval", finished=True):
+    """An `advfc attack` folder as the command leaves it, holding `rows`."""
+    folder = tmp_path / "attack"
+    folder.mkdir(parents=True)
+    (folder / "attack.json").write_text(json.dumps({"attacker": "runs/q", "target": "embedded", "ids": ids}))
+    (folder / "rewrites.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if finished:
+        (folder / "summary.json").write_text("{}")
+    return folder
+
+
+def test_an_attack_on_held_out_seeds_freezes_into_one_guard_passed_rewrite_per_seed(cli, tmp_path):
+    simple, irrelevant = load_bfcl_ids(["simple_python_0", "irrelevance_0"])
+    rows = attack_seeds([simple, irrelevant], ScriptedGenerator(GOOD), ScriptedGenerator(RIGHT), QueryRewardSettings(k=1),
+                        per_seed=3, level=1, round_index=0, q_params=SamplingParams(max_new_tokens=8, temperature=1.0))
+    # sample 0 of the simple seed failed the guard, 1 and 2 passed; no rewrite of the irrelevance seed passed
+    rows[0] = {**rows[0], "status": "invalid", "query": "What is the area?"}
+    rows[2] = {**rows[2], "query": GOOD + " Thanks."}
+    for r in rows[3:]:
+        r["status"] = "invalid"
+    folder = attack_folder(tmp_path, rows[::-1])  # file order does not decide which rewrite is kept
+    out = tmp_path / "set"
+    code, stdout, err = cli("data", "rewrites", folder, "--out", out)
+    assert code == 0, err
+    assert "wrote 1 items" in stdout
+    (question,) = [json.loads(line) for line in (out / "questions.jsonl").read_text().splitlines()]
+    assert question["id"] == "simple_python_0#rewrite" and question["source_id"] == "simple_python_0"
+    assert question["question"][0][-1]["content"] == rows[1]["query"] == GOOD and question["function"] == simple.tools
+    assert question["tactic"] == rows[1]["tactic"]
+    (answer,) = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines()]
+    assert answer == {"id": "simple_python_0#rewrite", "ground_truth": simple.answers}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["by_category"] == {"irrelevance": {"seeds": 1, "rewrites": 3, "passed": 0, "items": 0},
+                                       "simple_python": {"seeds": 1, "rewrites": 3, "passed": 2, "items": 1}}
+    assert manifest["attacker"] == {"model": "runs/q", "adapter_sha256": None} and manifest["attack"]["ids"] == "eval"
+    assert manifest["files"]["questions.jsonl"]["bytes"] == (out / "questions.jsonl").stat().st_size
+    code, _, err = cli("data", "rewrites", folder, "--out", out)  # its own folder is rewritten, byte for byte the same
+    assert code == 0, err
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+
+
+def test_a_rewrite_set_is_refused_for_train_seeds_an_unfinished_attack_or_a_foreign_folder(cli, tmp_path):
+    from advfc.split import load_split
+
+    (simple,) = load_bfcl_ids(["simple_python_0"])
+    rows = attack_seeds([simple], ScriptedGenerator(GOOD), ScriptedGenerator(RIGHT), QueryRewardSettings(k=1), per_seed=1,
+                        level=1, round_index=0, q_params=SamplingParams(max_new_tokens=8, temperature=1.0))
+    cases = [
+        (attack_folder(tmp_path / "train", rows, ids="train"), "attacked ids=train; a robustness set rewrites held-out seeds only"),
+        (attack_folder(tmp_path / "open", rows, finished=False), "holds an unfinished attack (no summary.json)"),
+        (attack_folder(tmp_path / "leak", [{**rows[0], "seed_id": load_split().train["live_simple"][0]}]),
+         "rewrites 1 seeds outside the held-out split"),
+    ]
+    for folder, message in cases:
+        code, _, err = cli("data", "rewrites", folder, "--out", tmp_path / "set")
+        assert code == 2 and message in err, err
+    assert not (tmp_path / "set").exists()
+    foreign = tmp_path / "tools"
+    foreign.mkdir()
+    (foreign / "manifest.json").write_text('{"set": "tool-list perturbations of held-out BFCL items"}')
+    code, _, err = cli("data", "rewrites", attack_folder(tmp_path / "ok", rows), "--out", foreign)
+    assert code == 2 and "refusing to replace it" in err
+    assert sorted(p.name for p in foreign.iterdir()) == ["manifest.json"]

@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from pydantic import Field
 from tqdm.auto import tqdm
 
@@ -19,7 +21,7 @@ from .data import Example, load_bfcl
 from .errors import InputError
 from .exports import write_bfcl_files
 from .generation import ENV_NAME_PATTERN, Generator, SamplingParams, build_generator
-from .io import atomic_write_json, check_output, is_folder_of, make_dirs, read_json, write_jsonl
+from .io import atomic_write_json, check_output, file_digest, is_folder_of, make_dirs, read_json, write_jsonl
 from .players import QUERY
 from .prompts import gold_call_text
 from .query import query_messages
@@ -205,3 +207,89 @@ def export_broken(rows: list[dict], out: Path) -> int:
     write_bfcl_files(items, out)
     write_jsonl(out / "adversarial.jsonl", [e.to_record() for e in items])
     return len(items)
+
+
+# ----------------------------------------------------------------------------- a frozen rewrite set
+#
+# The robustness set written by a query model: an attack on held-out seeds by a Q trained in a
+# run of its own (never an experiment arm's Q, which would be measured on its own rewrites),
+# frozen to files so every model is scored on the same items. `advfc data rewrites` writes it.
+
+REWRITE_SET = "rewrites of held-out BFCL items by a trained query model from a separate run, passed by the guard"
+MANIFEST = "manifest.json"
+
+
+def is_rewrite_set(path: Path) -> bool:
+    if not is_folder_of(path, (MANIFEST,)):
+        return False
+    return not (path / MANIFEST).exists() or read_json(path / MANIFEST).get("set") == REWRITE_SET
+
+
+def write_rewrite_set(attack_dir: str | Path, out: str | Path) -> dict:
+    """For every attacked seed, the first rewrite the guard passed (one per seed, so the items
+    stay independent for paired intervals), as BFCL-format `questions.jsonl` + `answers.jsonl`
+    with the source item and tactic on each question line, and a manifest saying which query
+    model wrote them against which target. Returns the manifest."""
+    attack = Path(attack_dir)
+    if not (attack / ATTACK_FILE).is_file():
+        raise InputError(f"is not an advfc attack folder (no {ATTACK_FILE})", path=attack)
+    settings = read_json(attack / ATTACK_FILE)
+    if settings.get("ids") != "eval":
+        raise InputError(f"attacked ids={settings.get('ids')}; a robustness set rewrites held-out seeds only "
+                         "(advfc attack --ids eval)", path=attack / ATTACK_FILE)
+    if not (attack / "summary.json").is_file():
+        raise InputError("holds an unfinished attack (no summary.json); rerun the same advfc attack to finish it", path=attack)
+    out = check_output(out, what="a rewrite robustness set (a folder with its manifest.json)", ours=is_rewrite_set,
+                       inputs=(attack,))
+    held = {i for ids in load_split().eval.values() for i in ids}
+    rows = AdversarialBuffer(attack / REWRITES).rows()
+    leaked = sorted({r["seed_id"] for r in rows} - held)
+    if leaked:
+        raise InputError(f"rewrites {len(leaked)} seeds outside the held-out split (first: {leaked[0]})", path=attack / REWRITES)
+    first: dict[str, dict] = {}
+    for row in sorted(rows, key=lambda r: r["sample"]):
+        if row["status"] == "valid" and row["query"].strip():
+            first.setdefault(row["seed_id"], row)
+    order = list(dict.fromkeys(r["seed_id"] for r in rows))  # attack order: category by category
+    chosen = [first[s] for s in order if s in first]
+    items = [(Example.from_dict(r["seed"]), r) for r in chosen]
+    write_jsonl(out / "questions.jsonl", [
+        {"id": f"{e.id}#rewrite", "category": e.category, "tactic": r["tactic"], "source_id": e.id,
+         "source_category": e.category, "question": [e.with_query(r["query"]).messages], "function": e.tools}
+        for e, r in items
+    ])
+    write_jsonl(out / "answers.jsonl", [{"id": f"{e.id}#rewrite", "ground_truth": e.answers} for e, _ in items])
+    by_category: dict[str, dict[str, int]] = {}
+    for r in rows:
+        counts = by_category.setdefault(r["seed"]["category"], {"seeds": 0, "rewrites": 0, "passed": 0, "items": 0})
+        counts["rewrites"] += 1
+        counts["passed"] += r["status"] == "valid"
+    for s in order:
+        counts = by_category[next(r for r in rows if r["seed_id"] == s)["seed"]["category"]]
+        counts["seeds"] += 1
+        counts["items"] += s in first
+    manifest = {
+        "set": REWRITE_SET,
+        "items": len(items),
+        "by_category": by_category,
+        "tactics": dict(sorted(Counter(r["tactic"] for r in chosen).items())),
+        "attack": settings,
+        "attacker": attacker_provenance(settings["attacker"]),
+        "files": {name: file_digest(out / name) for name in ("questions.jsonl", "answers.jsonl")},
+        "command": f"advfc data rewrites {attack} --out {out}",
+    }
+    atomic_write_json(out / MANIFEST, manifest)
+    return manifest
+
+
+def attacker_provenance(spec: str) -> dict:
+    """Which query model wrote the set: its adapter's checksum, and for a run folder the run's
+    arm and sampling seed (a reader can check it is no experiment arm's)."""
+    model = attacker_model(spec)
+    weights = Path(model) / "adapter_model.safetensors"
+    record = {"model": model, "adapter_sha256": file_digest(weights)["sha256"] if weights.is_file() else None}
+    config = Path(spec) / "config.yaml"
+    if config.is_file():
+        saved = yaml.safe_load(config.read_text()) or {}
+        record["run"] = {k: saved.get(k) for k in ("arm", "seed", "rounds", "q_steps", "init_from")}
+    return record

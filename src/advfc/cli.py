@@ -23,7 +23,7 @@ from rich.table import Table
 from . import __version__
 from .config import config_command
 from .errors import InputError
-from .attack import AttackConfig
+from .attack import AttackConfig, write_rewrite_set
 from .experiment import ExperimentConfig
 from .split import SplitConfig
 from .train_config import TrainConfig
@@ -138,6 +138,16 @@ def data_robustness(
     from .robustness import write_tools_set
 
     manifest = write_tools_set(out, per_category)
+    console.print(f"wrote {manifest['items']} items to {out} (BFCL format; scores with advfc eval --questions --answers)")
+
+
+@data_app.command("rewrites")
+def data_rewrites(
+    attack: Path = typer.Argument(..., help="A finished `advfc attack --ids eval` folder."),
+    out: Path = typer.Option(Path("data/robustness/rewrites"), "--out", help="Folder for questions.jsonl, answers.jsonl, manifest.json."),
+):
+    """Freeze an attack on held-out seeds into a robustness set: each seed's first rewrite that passed the guard."""
+    manifest = write_rewrite_set(attack, out)
     console.print(f"wrote {manifest['items']} items to {out} (BFCL format; scores with advfc eval --questions --answers)")
 
 

@@ -13,6 +13,7 @@ naming the file and line, never a traceback.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -194,6 +195,12 @@ def parse_json(
     if not deep_enough:
         raise InputError(f"{what or 'JSON'} nested deeper than {MAX_DEPTH} levels", path=path, where=where)
     return obj
+
+
+def file_digest(path: str | Path) -> dict:
+    """Size and sha256 of a file, as manifests record what they describe."""
+    data = Path(path).read_bytes()
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def read_json(path: str | Path, *, limit: int | None = None) -> Any:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .data import BFCL_PIN, CATEGORIES, Example, is_irrelevance, load_bfcl
 from .errors import InputError
-from .io import atomic_write_json, check_output, is_folder_of, write_jsonl
+from .io import atomic_write_json, check_output, file_digest, is_folder_of, write_jsonl
 from .validity import appears, numbers_in, preserved_literals
 
 OPENERS = ("Hey there! ", "Hi, quick question. ", "Good morning! ", "Hello again. ")
@@ -381,11 +381,6 @@ def tool_twins(per_category: int) -> list[tuple[Example, str, Example]]:
     return out
 
 
-def _file_digest(path: Path) -> dict:
-    data = path.read_bytes()
-    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-
-
 def write_tools_set(out: str | Path, per_category: int) -> dict:
     """Write the tool-list robustness set to `out` (questions.jsonl and answers.jsonl in BFCL's
     format, plus manifest.json) and return the manifest."""
@@ -421,7 +416,7 @@ def write_tools_set(out: str | Path, per_category: int) -> dict:
         "items": len(twins),
         "items_by_source_category": counts,
         "items_by_scored_category": scored,
-        "files": {name: _file_digest(out / name) for name in ("questions.jsonl", "answers.jsonl")},
+        "files": {name: file_digest(out / name) for name in ("questions.jsonl", "answers.jsonl")},
         "bfcl_eval": bfcl_version,
         "bfcl_pin": BFCL_PIN,
         "split": {"file": "advfc/" + DEFAULT_SPLIT,
