@@ -259,12 +259,15 @@ def validate(
 
 @config_command(app, "train", TrainConfig, help="Run the adversarial game (warm start, then rounds of Q-phase, harvest, F-phase, eval).")
 def train(config: TrainConfig):
+    from .distributed import is_main
     from .game import run_training
     from .report import final_tables
     from .runlog import quiet_libraries
 
     quiet_libraries(config.verbose)
     summary = run_training(config)
+    if not is_main():
+        return  # one process of several under `accelerate launch`: the main one reports
     run_dir = Path(summary["run_dir"])
     console.print(final_tables(run_dir), markup=False, highlight=False, soft_wrap=True)
     console.print(f"run folder: {run_dir} ({summary['rounds']} rounds, {summary['buffer_rows']} adversarial queries)")
@@ -275,9 +278,13 @@ def train(config: TrainConfig):
                 help="The controlled experiment: B0, B1, then B2, B3, advfc and ablations forked from one warm start per "
                      "seed, scored on one frozen held-out sample with paired intervals. Rerun to continue.")
 def experiment_command(config: ExperimentConfig):
+    from .distributed import processes
     from .experiment import run_experiment
     from .runlog import quiet_libraries
 
+    if processes() > 1:
+        raise InputError("advfc experiment cannot run as several processes yet; run it without accelerate launch "
+                         "(docs/scaling.md, section 5)")
     quiet_libraries(config.verbose)
     results = run_experiment(config)
     report = config.output_dir / "report.md"

@@ -11,6 +11,10 @@ which is how an experiment's arms all start from one B1.
 
 Every stage ends with a checkpoint, so a run killed at any moment resumes at the stage it was in
 (`advfc train --resume RUN_DIR`), with the same number of buffer rows and rounds in the end.
+
+Under `accelerate launch` every process runs this loop: the trainers' stages on all of them (TRL
+splits each step's batch), the rest on the main process alone (`distributed.main_only`), which
+alone writes the run folder and hands its game state to the others with every checkpoint.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .arms import ARMS
 from .attack import attack_seeds
 from .buffer import AdversarialBuffer, round_summary, whole_seeds
@@ -136,6 +140,7 @@ class Game:
                              on_log=self.log.trainer_logs("warm_start_query", self.state.round))
         self.evaluate_fc("warm_start", adapter=FC)
 
+    @distributed.main_only
     def select_seeds(self) -> None:
         """Curriculum, seed axis: bucket a calibration pool by F's clean pass rate, draw by level.
         Without the curriculum, seeds are drawn uniformly (and their clean pass rates measured);
@@ -179,8 +184,9 @@ class Game:
                                   max_new_tokens=args.max_completion_length, eos_token_ids=self.players.stop_token_ids(),
                                   judge=self.judge())
         history = self.players.grpo(QUERY, rows, [reward], args, on_log=self.log.trainer_logs("q_phase", self.state.round))
-        self.state.round_log.update(q_reward_mean=_mean(h.get("reward") for h in history), **reward.summary())
+        self.state.round_log.update(q_reward_mean=_mean(h.get("reward") for h in history), **reward.summary(distributed.gather))
 
+    @distributed.main_only
     def harvest(self) -> None:
         """Sample M queries per seed from Q, validate, score with F, append every one to the buffer."""
         c = self.config
@@ -210,8 +216,9 @@ class Game:
         rows = [{"prompt": fc_messages(e), "example": json.dumps(e.to_dict())} for e in examples]
         reward = FCReward(w_partial=partial_weight(self.state.round, c.rounds, c.w_partial))
         history = self.players.grpo(FC, rows, [reward], args, on_log=self.log.trainer_logs("f_phase", self.state.round))
-        self.state.round_log.update(f_reward_mean=_mean(h.get("reward") for h in history), **reward.summary())
+        self.state.round_log.update(f_reward_mean=_mean(h.get("reward") for h in history), **reward.summary(distributed.gather))
 
+    @distributed.main_only
     def evaluate(self) -> None:
         """Held-out BFCL categories and the frozen robustness set; log; advance the curriculum."""
         c = self.config
@@ -241,11 +248,15 @@ class Game:
         self.log.round(record)
 
     def finish(self) -> None:
+        self.write_final()
+        self.state.done = True
+        self.save()
+
+    @distributed.main_only
+    def write_final(self) -> None:
         """Final adapters as plain PEFT folders, and the before/after report."""
         self.players.save_adapters(self.run_dir / "final")
         write_run_report(self.run_dir)
-        self.state.done = True
-        self.save()
 
     # ------------------------------------------------------------------ pieces
 
@@ -279,6 +290,7 @@ class Game:
         rng.shuffle(chosen)
         return chosen
 
+    @distributed.main_only
     def evaluate_fc(self, name: str, adapter: str) -> dict:
         """BFCL held-out categories, plus the frozen robustness set, for one adapter (or the base)."""
         c = self.config
@@ -360,7 +372,8 @@ class Game:
                                           progress=c.progress, verbose=c.verbose)
             self.players.load_optimizer_state(trainer["optimizers"], {FC: c.f_lr, QUERY: c.q_lr})
             checkpoint.set_rng_state(trainer["rng"], path=path)
-            repair_jsonl(self.metrics_path, self.state.metrics_rows)
+            if distributed.is_main():
+                repair_jsonl(self.metrics_path, self.state.metrics_rows)
         else:
             random.seed(c.seed)
             torch.manual_seed(c.seed)
@@ -382,6 +395,12 @@ class Game:
         else:
             self.budgets = TokenBudgets(c.q_max_new_tokens, c.f_max_new_tokens, 0, 0)
         self.log.event("budgets", **asdict(self.budgets))
+        self.log.event("launch", processes=distributed.processes())
+        if distributed.processes() > 1:
+            for adapter, phase in ((QUERY, "q"), (FC, "f")):
+                self.grpo_args(adapter, phase)  # refuses a batch the processes cannot split: now, not after the warm start
+        # The main process must not replace the checkpoint (its next save) while another still loads it.
+        distributed.wait()
 
     def warm_start_of(self, folder: Path, warn) -> tuple:
         """(checkpoint path, a fresh round-1 state, trainer state) of another run's warm start:
@@ -394,8 +413,11 @@ class Game:
         return path, GameState(stage=ROUND_STAGES[0], dtype=state.dtype), trainer
 
     def save(self) -> None:
-        self.state.buffer_rows = len(self.buffer)
-        checkpoint.save(self.run_dir, self.players, asdict(self.state))
+        if distributed.is_main():
+            self.state.buffer_rows = len(self.buffer)
+            checkpoint.save(self.run_dir, self.players, asdict(self.state))
+        # The main process alone ran the stages outside the trainers: the others take its state.
+        self.state = distributed.share(self.state)
 
     def timed(self, stage: str, fn) -> None:
         self.log.event("stage", round=self.state.round, stage=stage, status="start")
@@ -432,5 +454,5 @@ def run_training(config: TrainConfig) -> dict:
     """`advfc train`: start a run in `output_dir`, or continue the one in `resume` (the folder is
     locked while the run lives)."""
     with claim_run(config) as (config, run_dir, resumed):
-        log = RunLog(run_dir, rounds=config.rounds, tensorboard="tensorboard" in config.report_to)
+        log = RunLog(run_dir, rounds=config.rounds, tensorboard="tensorboard" in config.report_to, active=distributed.is_main())
         return Game(config, run_dir, log, resumed=resumed).run()

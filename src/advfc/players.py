@@ -16,6 +16,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from .distributed import per_process, processes
+from .errors import InputError
 from .generation.hf import HFGenerator, stop_ids
 
 if TYPE_CHECKING:
@@ -118,6 +120,10 @@ def trainer_defaults(device: str) -> dict:
         # on top would only round the float32 LoRA path (PEFT keeps adapters fp32) as well.
         bf16=cuda and _bf16_ok(),
         dataloader_num_workers=0,
+        # Under DDP (several processes): every forward pass uses every parameter of the adapter
+        # being trained, which are the only ones that need a gradient. transformers would search
+        # for unused ones on a PeftModel, an extra pass that also breaks with gradient checkpointing.
+        ddp_find_unused_parameters=False,
     )
 
 
@@ -135,7 +141,7 @@ def sft_args(config: TrainConfig, budgets: TokenBudgets, examples: int, out_dir:
     return SFTConfig(**{
         **trainer_defaults(device), **c.sft, **_run_args(c, out_dir, c.seed),
         "max_steps": max(1, round(c.warm_start_epochs * examples / c.warm_start_batch_size)),
-        "per_device_train_batch_size": c.warm_start_batch_size,
+        "per_device_train_batch_size": per_process(c.warm_start_batch_size, "warm_start_batch_size"),
         "learning_rate": c.warm_start_lr,
         "max_length": c.max_prompt_tokens + budgets.fc,
     })
@@ -143,21 +149,31 @@ def sft_args(config: TrainConfig, budgets: TokenBudgets, examples: int, out_dir:
 
 def grpo_args(config: TrainConfig, adapter: str, budgets: TokenBudgets, round_index: int, out_dir: Path, device: str):
     """The GRPOConfig of one player's phase in a round: advfc's defaults, then the `grpo` section,
-    then the player's own (`q_grpo`, `f_grpo`), then the GRPO_OWNED keys from advfc's fields."""
+    then the player's own (`q_grpo`, `f_grpo`), then the GRPO_OWNED keys from advfc's fields.
+    Several processes share each step's batch, and each must hold whole groups (below)."""
     from trl import GRPOConfig
 
     c, p = config, PREFIX[adapter]
-    return GRPOConfig(**{
+    args = GRPOConfig(**{
         **trainer_defaults(device), "shuffle_dataset": True,
         **c.grpo, **getattr(c, f"{p}_grpo"),
         **_run_args(c, out_dir, c.seed + round_index),
         "max_steps": getattr(c, f"{p}_steps"),
-        "per_device_train_batch_size": getattr(c, f"{p}_batch_size"),
+        "per_device_train_batch_size": per_process(getattr(c, f"{p}_batch_size"), f"{p}_batch_size"),
         "learning_rate": getattr(c, f"{p}_lr"),
         "num_generations": getattr(c, f"{p}_num_generations"),
         "max_completion_length": {QUERY: budgets.query, FC: budgets.fc}[adapter],
         "temperature": getattr(c, f"{p}_temperature"),
     })
+    # TRL calls the reward on each process's share of a generation batch. r_Q's diversity penalty
+    # and both rewards' flat-group shares are per group, so a group split over processes would
+    # be scored in pieces; TRL itself only requires whole groups over all processes together.
+    share = args.generation_batch_size // processes()
+    if share % args.num_generations:
+        raise InputError(f"{p}_batch_size ({getattr(c, f'{p}_batch_size')}) over {processes()} processes leaves each "
+                         f"process {share} completions of a generation, not whole groups of {p}_num_generations "
+                         f"({args.num_generations}); raise {p}_batch_size or lower the group size")
+    return args
 
 
 class Players:

@@ -199,8 +199,10 @@ class FCReward:
         g = grade(raw, example)
         return 1.0 if g.strict else self.w_partial * g.partial
 
-    def summary(self) -> dict:
-        return {"f_flat_group_share": _mean(self.flat_groups)}
+    def summary(self, gather=list) -> dict:
+        """`gather` (advfc.distributed.gather) brings in the records of the other processes, which
+        score their own shares of each step."""
+        return {"f_flat_group_share": _mean(gather(self.flat_groups))}
 
 
 # ----------------------------------------------------------------------------- r_Q
@@ -362,13 +364,15 @@ class QueryPhaseReward:
         ids = list(ids)
         return len(ids) >= self.max_new_tokens and (not ids or ids[-1] not in self.eos_token_ids)
 
-    def summary(self) -> dict:
-        valid = [r for r in self.results if r.validity.valid]
-        n = len(self.results)
+    def summary(self, gather=list) -> dict:
+        """Over every rewrite of the phase: `gather` as in FCReward.summary."""
+        results = gather(self.results)
+        valid = [r for r in results if r.validity.valid]
+        n = len(results)
         return {
             "q_validity_rate": len(valid) / n if n else None,
-            "q_truncation_rate": sum("truncated" in r.validity.reasons for r in self.results) / n if n else None,
-            "q_flat_group_share": _mean(self.flat_groups),
+            "q_truncation_rate": sum("truncated" in r.validity.reasons for r in results) / n if n else None,
+            "q_flat_group_share": _mean(gather(self.flat_groups)),
             "q_fc_accuracy": _mean(r.p_hat for r in valid),
         }
 

@@ -1,6 +1,7 @@
 """A training run's folder and what the run tells the world: the folder is claimed and locked for
 the life of the run (`claim_run`); `events.jsonl` (stage starts/ends, trainer steps, harvest
-progress, warnings, resumes), the console, and TensorBoard scalars for every round's metrics."""
+progress, warnings, resumes), the console, and TensorBoard scalars for every round's metrics.
+Under several processes the main one alone claims the folder and reports (`advfc.distributed`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from . import distributed
 from .errors import InputError
 from .io import append_jsonl, atomic_write_text, make_dirs
 from .train_config import RESUME_OVERRIDES, TrainConfig
@@ -59,7 +61,17 @@ def claim_run(config: TrainConfig) -> Iterator[tuple[TrainConfig, Path, bool]]:
 
     A new run needs an absent or empty `output_dir`; `resume` needs a run folder, whose saved
     config is the run's config (only `progress` and `verbose` may differ). Nothing is written before the lock is
-    held and every check has passed."""
+    held and every check has passed. Under several processes the main one claims the folder and
+    hands the others what it found; if it fails, the launcher ends them."""
+    if not distributed.is_main():
+        yield distributed.share(None)
+        return
+    with _claim(config) as claimed:
+        yield distributed.share(claimed)
+
+
+@contextmanager
+def _claim(config: TrainConfig) -> Iterator[tuple[TrainConfig, Path, bool]]:
     resumed = config.resume is not None
     run_dir = Path(config.resume if resumed else config.output_dir)
     if resumed:
@@ -91,17 +103,22 @@ def flatten(d: dict, prefix: str = "") -> dict[str, float]:
 
 
 class RunLog:
-    def __init__(self, run_dir: Path, *, rounds: int, tensorboard: bool, console: Console | None = None):
+    """`active`: whether this process reports (the main one of several); an inactive log drops everything."""
+
+    def __init__(self, run_dir: Path, *, rounds: int, tensorboard: bool, console: Console | None = None, active: bool = True):
         self.rounds = rounds
+        self.active = active
         self.path = run_dir / "events.jsonl"
         self.console = console or Console(stderr=True, soft_wrap=True)
         self.writer = None
-        if tensorboard:
+        if tensorboard and active:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(run_dir / "tb" / "game"))
 
     def event(self, kind: str, **fields) -> None:
+        if not self.active:
+            return
         append_jsonl(self.path, [{"time": round(time.time(), 3), "event": kind, **fields}])
         if kind == "stage" and fields["status"] == "end":
             where = "stage 0" if fields["stage"] == "warm_start" else f"round {fields['round']}/{self.rounds}"
@@ -120,6 +137,8 @@ class RunLog:
         return on_log
 
     def round(self, record: dict) -> None:
+        if not self.active:
+            return
         r = record["round"]
         h = {k.split("/", 1)[1]: v for k, v in record.items() if k.startswith("harvest/")}
         rejected = ", ".join(f"{reason} {n}" for reason, n in list((h.get("rejections") or {}).items())[:3])
@@ -135,6 +154,8 @@ class RunLog:
             self.writer.flush()
 
     def eval(self, name: str, scores: dict) -> None:
+        if not self.active:
+            return
         summary = scores.get("summary", {})
         shown = ", ".join(f"{k} {_pct(v)}" for k, v in summary.items() if v is not None)
         self.console.print(f"  held-out ({name}): {shown or 'no summary column evaluated'}", markup=False, highlight=False)
