@@ -162,3 +162,31 @@ def test_two_arm_experiment_killed_midway_resumes_and_composes_its_table(tmp_pat
     assert code == 2 and "other settings (f_lr)" in err and digests(out) == snapshot
     done = subprocess.run([sys.executable, "-m", "advfc.cli", "report", str(out)], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0 and digests(out) == snapshot
+
+
+def test_a_b0_summary_is_completed_with_the_sets_it_lacks_not_redone(tmp_path, monkeypatch):
+    from advfc import experiment
+
+    sets = []
+    for name, ids in (("tools", ["simple_python_5"]), ("rewrites", ["irrelevance_7"])):
+        write_bfcl_files(load_bfcl_ids(ids), tmp_path / name)
+        sets.append(str(tmp_path / name))
+    config = ExperimentConfig.load(None, model="tiny", eval_per_category=1, eval_sample_categories=["simple_python"],
+                                   eval_max_new_tokens=8, robustness_sets=sets[:1], output_dir=tmp_path / "exp", progress=False)
+    folder = config.output_dir
+    experiment.claim_experiment(config, folder)
+    sample = experiment.freeze_sample(config, folder / "eval_sample")
+    first = experiment.base_summary(config, folder, sample)
+    assert list(first["robustness"]) == ["tools"]
+    scored = []
+    real = experiment.evaluate
+    monkeypatch.setattr(experiment, "evaluate", lambda c: scored.append(c.questions) or real(c))
+    wider = config.model_copy(update={"robustness_sets": sets})
+    assert experiment.missing_sets(wider, first) == sets[1:]
+    done = experiment.base_summary(wider, folder, sample, first)
+    assert scored == [tmp_path / "rewrites" / "questions.jsonl"]  # only the set it lacked is evaluated
+    assert done["robustness"]["tools"] == first["robustness"]["tools"] and {k: done[k] for k in first if k != "robustness"} == {
+        k: v for k, v in first.items() if k != "robustness"}
+    assert len(done["robustness"]["rewrites"]["correct"]) == 1 and done["robustness"]["rewrites"]["commit"] == first["commit"]
+    with pytest.raises(InputError, match="a B0 summary of another held-out sample"):
+        experiment.base_summary(wider, folder, sample, {**first, "sample_digest": "0" * 16})

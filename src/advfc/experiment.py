@@ -155,8 +155,10 @@ def run_experiment(config: ExperimentConfig) -> dict:
         sample = freeze_sample(config, folder / "eval_sample")
         started = time.perf_counter()
         summaries = folder / "summaries"
-        if not (summaries / f"{B0}.json").is_file():
-            atomic_write_json(summaries / f"{B0}.json", base_summary(config, folder))
+        base = summaries / f"{B0}.json"
+        previous = read_json(base) if base.is_file() else None
+        if previous is None or missing_sets(config, previous):
+            atomic_write_json(base, base_summary(config, folder, sample, previous, path=base))
         # Seed by seed, so that an interrupted experiment has whole seeds to compare; ablations last.
         plan = [(a, s) for s in config.seeds for a in (B1, *config.arms)] + [(a, config.seeds[0]) for a in config.ablations]
         for name, seed in plan:
@@ -208,14 +210,26 @@ def config_hash(config: TrainConfig) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def base_summary(config: ExperimentConfig, folder: Path) -> dict:
-    """B0 is evaluated once: greedy decoding of the base model does not depend on the seed."""
-    _, record = score_files(config, config.model, folder / "eval_sample", folder / B0 / "eval")
-    return {
-        "arm": B0, "label": "B0", "seed": None, "config_hash": None, "commit": source_commit(),
-        **record,
-        "robustness": robustness_records(config, config.model, folder / B0),
-    }
+def base_summary(config: ExperimentConfig, folder: Path, sample: list[Example], previous: dict | None = None, *,
+                 path: Path | None = None) -> dict:
+    """B0 is evaluated once: greedy decoding of the base model does not depend on the seed. A B0
+    summary of the same sample that lacks some of the robustness sets (`previous`: made before
+    they were added, or by an earlier experiment on this sample) is completed, not redone."""
+    if previous is None:
+        _, record = score_files(config, config.model, folder / "eval_sample", folder / B0 / "eval")
+        previous = {"arm": B0, "label": "B0", "seed": None, "config_hash": None, "commit": source_commit(), **record,
+                    "robustness": {}}
+    elif previous.get("sample_digest") != sample_digest(sample):
+        raise InputError("holds a B0 summary of another held-out sample; remove it to evaluate B0 again", path=path)
+    names = [Path(f).name for f in config.robustness_sets]
+    done = {k: v for k, v in previous["robustness"].items() if k in names}
+    added = {k: {**v, "commit": source_commit()}  # a completed summary's sets may come from later code
+             for k, v in robustness_records(config, config.model, folder / B0, missing_sets(config, previous)).items()}
+    return {**previous, "robustness": {n: done.get(n) or added[n] for n in names}}
+
+
+def missing_sets(config: ExperimentConfig, summary: dict) -> list[str]:
+    return [f for f in config.robustness_sets if Path(f).name not in summary.get("robustness", {})]
 
 
 def arm_summary(config: ExperimentConfig, name: str, seed: int, run_dir: Path, sample: list[Example],
@@ -265,10 +279,11 @@ def score_files(config: ExperimentConfig, model: str, folder: Path, out: Path) -
     return items, eval_record(out, items, scores)
 
 
-def robustness_records(config: ExperimentConfig, model: str, run_dir: Path) -> dict:
-    """Each robustness set scored for one model, call items and irrelevance items apart."""
+def robustness_records(config: ExperimentConfig, model: str, run_dir: Path, sets: list[str] | None = None) -> dict:
+    """Each robustness set (all of the experiment's unless `sets`) scored for one model, call items
+    and irrelevance items apart."""
     records = {}
-    for folder in map(Path, config.robustness_sets):
+    for folder in map(Path, config.robustness_sets if sets is None else sets):
         items, record = score_files(config, model, folder, run_dir / "robustness" / folder.name)
         kinds = {"call": [i for i, e in enumerate(items) if not expects_no_call(e.category)],
                  "irrelevance": [i for i, e in enumerate(items) if expects_no_call(e.category)]}
