@@ -113,3 +113,36 @@ def test_a_batch_that_splits_groups_over_the_processes_is_refused_before_trainin
     assert done.returncode != 0
     assert "q_batch_size (2) over 2 processes leaves each process 1 completions of a generation" in done.stderr
     assert not (run / "checkpoint").exists() and not any(e["event"] == "stage" for e in rows(run / "events.jsonl"))
+
+
+@pytest.mark.slow
+def test_an_experiment_under_two_processes_writes_each_summary_once_and_b0_as_one_process_does(tmp_path):
+    from test_experiment import digests, experiment_args
+
+    from advfc.data import load_bfcl_ids
+    from advfc.experiment import ExperimentConfig, base_summary, claim_experiment, freeze_sample
+    from advfc.exports import write_bfcl_files
+
+    robust = tmp_path / "robust"
+    write_bfcl_files(load_bfcl_ids(["simple_python_5", "irrelevance_7"]), robust)
+    out = tmp_path / "exp"
+    args = [*experiment_args(out, robust, "grpo_clean"), *BATCHES]
+    done = launch(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert set(digests(out)) == {"base.json", "sft@0.json", "grpo_clean@0.json"}
+    for arm in ("sft", "grpo_clean"):
+        assert [e["processes"] for e in rows(out / "seed_0" / arm / "events.jsonl") if e["event"] == "launch"] == [2]
+    assert done.stdout.count("arm summaries in") == 1  # one process reports
+    # B0 (greedy, before any training) is what one process makes of the same sample and sets.
+    config = ExperimentConfig.load(SMOKE, eval_per_category=2, eval_sample_categories=["simple_python", "irrelevance"],
+                                   robustness_sets=[str(robust)], output_dir=tmp_path / "one", progress=False)
+    claim_experiment(config, config.output_dir)
+    one = base_summary(config, config.output_dir, freeze_sample(config, config.output_dir / "eval_sample"))
+    two = json.loads((out / "summaries" / "base.json").read_text())
+    assert {k: two[k] for k in ("correct", "called", "sample_digest")} == {k: one[k] for k in ("correct", "called", "sample_digest")}
+    assert two["robustness"]["robust"]["correct"] == one["robustness"]["robust"]["correct"]
+    # Run again: every arm is done, nothing is trained or rewritten.
+    before = digests(out)
+    done = launch(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert digests(out) == before

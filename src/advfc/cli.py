@@ -278,15 +278,13 @@ def train(config: TrainConfig):
                 help="The controlled experiment: B0, B1, then B2, B3, advfc and ablations forked from one warm start per "
                      "seed, scored on one frozen held-out sample with paired intervals. Rerun to continue.")
 def experiment_command(config: ExperimentConfig):
-    from .distributed import processes
     from .experiment import run_experiment
     from .runlog import quiet_libraries
 
-    if processes() > 1:
-        raise InputError("advfc experiment cannot run as several processes yet; run it without accelerate launch "
-                         "(docs/scaling.md, section 5)")
     quiet_libraries(config.verbose)
     results = run_experiment(config)
+    if results is None:
+        return  # one process of several under `accelerate launch`: the main one reports
     report = config.output_dir / "report.md"
     console.print(report.read_text(encoding="utf-8"), markup=False, highlight=False, soft_wrap=True)
     console.print(f"{results['summaries']} arm summaries in {config.output_dir / 'summaries'}; report: {report} "

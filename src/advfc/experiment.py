@@ -17,6 +17,7 @@ arms and seeds can be added later (`--arms`, `--seeds`) and run on other days or
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import subprocess
@@ -146,19 +147,26 @@ def freeze_sample(config: ExperimentConfig, folder: Path) -> list[Example]:
 # ----------------------------------------------------------------------------- running arms
 
 
-def run_experiment(config: ExperimentConfig) -> dict:
-    from .game import run_training  # the game loads torch/TRL; the table alone needs neither
+def run_experiment(config: ExperimentConfig) -> dict | None:
+    """Every arm of the plan that has no summary yet, then the table (None on all processes but the
+    main one). Under `accelerate launch` every process trains each arm (advfc.distributed); the
+    main process alone claims the folder, evaluates B0 and writes the summaries and the table."""
+    from . import distributed  # torch and accelerate, as the game: the table alone needs neither
+    from .game import run_training
 
     folder = config.output_dir
-    claim_experiment(config, folder)
-    with lock(folder):
-        sample = freeze_sample(config, folder / "eval_sample")
+    main = distributed.is_main()
+    if main:
+        claim_experiment(config, folder)
+    with lock(folder) if main else contextlib.nullcontext():
         started = time.perf_counter()
         summaries = folder / "summaries"
-        base = summaries / f"{B0}.json"
-        previous = read_json(base) if base.is_file() else None
-        if previous is None or missing_sets(config, previous):
-            atomic_write_json(base, base_summary(config, folder, sample, previous, path=base))
+        if main:
+            sample = freeze_sample(config, folder / "eval_sample")
+            base = summaries / f"{B0}.json"
+            previous = read_json(base) if base.is_file() else None
+            if previous is None or missing_sets(config, previous):
+                atomic_write_json(base, base_summary(config, folder, sample, previous, path=base))
         # Seed by seed, so that an interrupted experiment has whole seeds to compare; ablations last.
         plan = [(a, s) for s in config.seeds for a in (B1, *config.arms)] + [(a, config.seeds[0]) for a in config.ablations]
         for name, seed in plan:
@@ -168,22 +176,31 @@ def run_experiment(config: ExperimentConfig) -> dict:
                                            sample=folder / "eval_sample")
             path = summaries / f"{name}@{seed}.json"
             digest = config_hash(arm_config)
-            if path.is_file():
-                previous = read_json(path)
-                if previous.get("config_hash") != digest:
-                    raise InputError(f"holds a summary of {name} (seed {seed}) made with other settings; remove it to rerun "
-                                     "that arm, or use another --output-dir", path=path)
+            if distributed.share(main and has_summary(path, digest, name, seed)):
                 continue
             t = time.perf_counter()
-            if is_run_dir(run_dir):
+            if distributed.share(is_run_dir(run_dir)):
                 run_training(TrainConfig(resume=run_dir, progress=config.progress, verbose=config.verbose))
             else:
                 run_training(arm_config)
-            atomic_write_json(path, arm_summary(config, name, seed, run_dir, sample, digest, time.perf_counter() - t))
-            compose(folder)
+            if main:
+                atomic_write_json(path, arm_summary(config, name, seed, run_dir, sample, digest, time.perf_counter() - t))
+                compose(folder)
+        if not main:
+            return None
         results = compose(folder)
     results["seconds_this_run"] = round(time.perf_counter() - started, 1)
     return results
+
+
+def has_summary(path: Path, digest: str, name: str, seed: int) -> bool:
+    """Whether the arm is done: its summary is there, made with these settings (else refused)."""
+    if not path.is_file():
+        return False
+    if read_json(path).get("config_hash") != digest:
+        raise InputError(f"holds a summary of {name} (seed {seed}) made with other settings; remove it to rerun "
+                         "that arm, or use another --output-dir", path=path)
+    return True
 
 
 def claim_experiment(config: ExperimentConfig, folder: Path) -> None:
