@@ -539,3 +539,14 @@ def test_per_conversation_seeds_match_separate_calls(tiny_model_path):
     together = gen.generate([a, b], params, seeds=[11, 12])
     apart = [gen.generate([c], replace(params, seed=s))[0] for c, s in ((a, 11), (b, 12))]
     assert [[c.text for c in row] for row in together] == [[c.text for c in row] for row in apart]
+
+
+def test_an_unnamed_endpoint_serving_lora_adapters_is_refused_rather_than_scored_as_its_base():
+    # vLLM `--lora-modules fc=...`: the base is listed first, the adapter with its base as `parent`.
+    vllm = reply(data=[{"id": "Qwen/Qwen3-0.6B", "parent": None}, {"id": "fc", "parent": "Qwen/Qwen3-0.6B"}])
+    with fake_endpoint(recording(vllm)) as url:
+        with pytest.raises(InputError, match=r"serves LoRA adapters \(fc\) on Qwen/Qwen3-0.6B; name the one to score as URL::<adapter>"):
+            OpenAIGenerator(url.split("::")[0], max_retries=0)
+        assert OpenAIGenerator(url.split("::")[0] + "::fc", max_retries=0).model == "fc"
+    with fake_endpoint(recording(reply(data=[{"id": "Qwen/Qwen3-0.6B", "parent": None}]))) as url:
+        assert OpenAIGenerator(url.split("::")[0], max_retries=0).model == "Qwen/Qwen3-0.6B"

@@ -69,6 +69,12 @@ def api_key_from(env: str) -> str | None:
     return key or None
 
 
+def lora_adapters(models: list[dict]) -> dict[str, str]:
+    """Adapter name -> base name, from an OpenAI-style model list: vLLM gives a LoRA module a
+    `parent` (its base model's id); base models have none."""
+    return {m["id"]: m["parent"] for m in models if isinstance(m.get("parent"), str) and m["parent"]}
+
+
 @dataclass
 class OpenAIGenerator:
     """An OpenAI-compatible chat endpoint, `http://host:port/v1::model-name` (the name may be left
@@ -109,7 +115,7 @@ class OpenAIGenerator:
             backoff_factor=self.backoff, backoff_jitter=self.backoff, retry_after_max=RETRY_AFTER_MAX,
         )
         self.http = urllib3.PoolManager(maxsize=self.concurrency, retries=retry, timeout=urllib3.Timeout(self.timeout))
-        self.model = name or self._first_model()
+        self.model = name or self._first_model()  # a named model is taken as named: nothing is contacted here
 
     def describe(self) -> dict:
         return {"backend": "openai", "model": self.spec, "endpoint": self.base_url, "served_model": self.model,
@@ -117,13 +123,16 @@ class OpenAIGenerator:
 
     def _first_model(self) -> str:
         reply = self._request("GET", "/models")
-        try:
-            name = reply["data"][0]["id"]
-        except (KeyError, IndexError, TypeError):
-            name = None
-        if not isinstance(name, str) or not name:
+        data = reply.get("data") if isinstance(reply, dict) else None
+        models = [m for m in data if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]] if isinstance(data, list) else []
+        if not models:
             raise InputError(f"endpoint {self.base_url}/models returned no model list; name one as URL::model")
-        return name
+        adapters = lora_adapters(models)
+        if adapters:  # vLLM lists the base first: taking it would score the base, not the adapter
+            raise InputError(f"endpoint {self.base_url} serves LoRA adapters ({', '.join(adapters)}) on "
+                             f"{', '.join(sorted(set(adapters.values())))}; name the one to score as URL::<adapter> "
+                             "(URL::<base> scores the base)")
+        return models[0]["id"]
 
     def generate(self, conversations: list[list[dict]], params: SamplingParams) -> list[list[Completion]]:
         def one(messages: list[dict]) -> list[Completion]:
