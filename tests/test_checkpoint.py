@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import save_file
 
 from advfc import checkpoint
+from advfc.io import file_digest
 from advfc.errors import InputError
 
 
@@ -108,7 +109,7 @@ def rewrite(ck, name, obj):
     """Replace a checkpoint file and record it in the manifest, as a crafted folder would."""
     (ck / name).write_text(json.dumps(obj))
     manifest = json.loads((ck / "manifest.json").read_text())
-    manifest["files"][name] = checkpoint._digest(ck / name)
+    manifest["files"][name] = file_digest(ck / name)
     (ck / "manifest.json").write_text(json.dumps(manifest))
 
 

@@ -152,6 +152,7 @@ def test_two_arm_experiment_killed_midway_resumes_and_composes_its_table(tmp_pat
     assert not any(e.get("phase", "").startswith("warm_start") for e in events)  # the arm forked from B1
     results = json.loads((out / "results.json").read_text())
     advfc = next(r for r in results["arms"] if r["arm"] == "advfc")
+    assert json.loads((out / "summaries" / "advfc@0.json").read_text())["dtype"] == "float32"  # the tiny model under auto
     assert advfc["vs"]["grpo_clean"]["items"] == 4 and advfc["robustness"]["robust"]["by_kind"].keys() == {"call", "irrelevance"}
     sample = load_bfcl_files(out / "eval_sample" / "questions.jsonl", out / "eval_sample" / "answers.jsonl")
     assert [e.category for e in sample] == ["simple_python"] * 2 + ["irrelevance"] * 2

@@ -17,7 +17,6 @@ allow-list of file names before it parses anything, and parses only JSON and saf
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import random
 import shutil
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .io import atomic_write_json, fsync_dir, make_dirs, read_json
+from .io import atomic_write_json, file_digest, fsync_dir, make_dirs, read_json
 
 NAME = "checkpoint"
 GENERATIONS = (NAME, f"{NAME}.prev")  # newest first
@@ -157,7 +156,7 @@ def save(run_dir: Path, players, state: dict) -> Path:
     atomic_write_json(tmp / "trainer.json", trainer)
     atomic_write_json(tmp / "state.json", state)
     _fsync_tree(tmp)
-    atomic_write_json(tmp / MANIFEST, {"format": FORMAT, "files": {rel: _digest(tmp / rel) for rel in _files(tmp)}})
+    atomic_write_json(tmp / MANIFEST, {"format": FORMAT, "files": {rel: file_digest(tmp / rel) for rel in _files(tmp)}})
     if final.exists():
         shutil.rmtree(prev, ignore_errors=True)
         os.replace(final, prev)
@@ -169,14 +168,6 @@ def save(run_dir: Path, players, state: dict) -> Path:
 
 def _files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir())
-
-
-def _digest(path: Path) -> dict:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
 
 
 def _fsync_tree(root: Path) -> None:
@@ -261,7 +252,7 @@ def verify(path: Path) -> None:
         file = path / rel
         if not file.is_file():
             raise InputError("missing", path=file)
-        if _digest(file) != recorded:
+        if file_digest(file) != recorded:
             raise InputError("damaged (its size or SHA-256 differs from the manifest)", path=file)
 
 

@@ -258,6 +258,7 @@ def arm_summary(config: ExperimentConfig, name: str, seed: int, run_dir: Path, s
     return {
         "arm": name, "label": ARMS[arm].label if name == arm else f"{ARMS[arm].label} + {name}", "seed": seed,
         "config_hash": digest, "commit": source_commit(), "seconds": round(seconds, 1),
+        "dtype": read_json(run_dir / "checkpoint" / "state.json").get("dtype"),  # what `dtype: auto` became
         **eval_record(eval_dir, sample, read_json(eval_dir / "scores.json")),
         "robustness": robustness_records(config, str(run_dir / "final" / "fc"), run_dir),
         "rounds": training_curves(run_dir),

@@ -198,9 +198,12 @@ def parse_json(
 
 
 def file_digest(path: str | Path) -> dict:
-    """Size and sha256 of a file, as manifests record what they describe."""
-    data = Path(path).read_bytes()
-    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    """Size and sha256 of a file (read in blocks: checkpoints hold large ones), as manifests record them."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"bytes": Path(path).stat().st_size, "sha256": h.hexdigest()}
 
 
 def read_json(path: str | Path, *, limit: int | None = None) -> Any:
