@@ -4,13 +4,13 @@ is the one a single process writes wherever training (and so float rounding) doe
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from test_server import free_port
 
 from advfc import distributed
 from advfc.errors import InputError
@@ -24,9 +24,7 @@ BATCHES = ["--q-batch-size", "4", "--f-batch-size", "4", "--no-progress"]
 
 
 def launch(*args: str) -> subprocess.CompletedProcess:
-    with socket.socket() as s:  # a free rendezvous port: another launch may hold the default one
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # a free rendezvous port: another launch may hold the default one
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--config_file", str(LAUNCH),
                "--main_process_port", str(port), "-m", "advfc.cli", *map(str, args)]

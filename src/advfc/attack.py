@@ -26,6 +26,7 @@ from .players import QUERY
 from .prompts import gold_call_text
 from .query import query_messages
 from .report import write_attack_report
+from .robustness import MANIFEST
 from .rewards import QueryRewardSettings, pass_rates, score_rewrites
 from .runlog import is_run_dir
 from .split import load_split
@@ -216,7 +217,6 @@ def export_broken(rows: list[dict], out: Path) -> int:
 # frozen to files so every model is scored on the same items. `advfc data rewrites` writes it.
 
 REWRITE_SET = "rewrites of held-out BFCL items by a trained query model from a separate run, passed by the guard"
-MANIFEST = "manifest.json"
 
 
 def is_rewrite_set(path: Path) -> bool:
@@ -259,15 +259,15 @@ def write_rewrite_set(attack_dir: str | Path, out: str | Path) -> dict:
         for e, r in items
     ])
     write_jsonl(out / "answers.jsonl", [{"id": f"{e.id}#rewrite", "ground_truth": e.answers} for e, _ in items])
+    category = {r["seed_id"]: r["seed"]["category"] for r in rows}
     by_category: dict[str, dict[str, int]] = {}
     for r in rows:
-        counts = by_category.setdefault(r["seed"]["category"], {"seeds": 0, "rewrites": 0, "passed": 0, "items": 0})
+        counts = by_category.setdefault(category[r["seed_id"]], {"seeds": 0, "rewrites": 0, "passed": 0, "items": 0})
         counts["rewrites"] += 1
         counts["passed"] += r["status"] == "valid"
     for s in order:
-        counts = by_category[next(r for r in rows if r["seed_id"] == s)["seed"]["category"]]
-        counts["seeds"] += 1
-        counts["items"] += s in first
+        by_category[category[s]]["seeds"] += 1
+        by_category[category[s]]["items"] += s in first
     manifest = {
         "set": REWRITE_SET,
         "items": len(items),
