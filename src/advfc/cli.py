@@ -259,13 +259,14 @@ def validate(
 
 @config_command(app, "train", TrainConfig, help="Run the adversarial game (warm start, then rounds of Q-phase, harvest, F-phase, eval).")
 def train(config: TrainConfig):
-    from .distributed import is_main
+    from .distributed import finish, is_main
     from .game import run_training
     from .report import final_tables
     from .runlog import quiet_libraries
 
     quiet_libraries(config.verbose)
     summary = run_training(config)
+    finish()
     if not is_main():
         return  # one process of several under `accelerate launch`: the main one reports
     run_dir = Path(summary["run_dir"])
@@ -278,11 +279,13 @@ def train(config: TrainConfig):
                 help="The controlled experiment: B0, B1, then B2, B3, advfc and ablations forked from one warm start per "
                      "seed, scored on one frozen held-out sample with paired intervals. Rerun to continue.")
 def experiment_command(config: ExperimentConfig):
+    from .distributed import finish
     from .experiment import run_experiment
     from .runlog import quiet_libraries
 
     quiet_libraries(config.verbose)
     results = run_experiment(config)
+    finish()
     if results is None:
         return  # one process of several under `accelerate launch`: the main one reports
     report = config.output_dir / "report.md"

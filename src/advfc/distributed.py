@@ -72,3 +72,12 @@ def per_process(total: int, name: str) -> int:
     if total % n:
         raise InputError(f"{name} ({total}) must be a multiple of the {n} processes, which take equal shares of a step's batch")
     return total // n
+
+
+def finish() -> None:
+    """Every process leaves together and the process group is torn down before the interpreter
+    exits: a process that left early, its gloo group still open, could abort at exit (SIGABRT,
+    "terminate called without an active exception") and fail the launch."""
+    if processes() > 1:
+        wait()
+        state().destroy_process_group()
