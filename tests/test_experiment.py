@@ -165,6 +165,34 @@ def test_two_arm_experiment_killed_midway_resumes_and_composes_its_table(tmp_pat
     assert done.returncode == 0 and digests(out) == snapshot
 
 
+def test_b1s_hash_ignores_round_settings_and_no_hash_sees_where_the_folder_lies(tmp_path):
+    from advfc.experiment import B1, config_hash
+    from advfc.train_config import ROUND_FIELDS, TrainConfig
+
+    assert set(ROUND_FIELDS) <= set(TrainConfig.model_fields)
+    def arm(name, where="a", **overrides):
+        config = ExperimentConfig.load(None, **overrides)
+        return config.arm_config(name, 0, tmp_path / where / name, init_from=None, sample=tmp_path / where / "s")
+    # B1 runs no rounds: F-phase and Q-phase settings do not decide its numbers, its warm start does.
+    assert config_hash(arm(B1)) == config_hash(arm(B1, f_num_generations=8, f_batch_size=16, q_lr=1e-3, f_grpo={"epsilon": 0.3}))
+    assert config_hash(arm(B1)) != config_hash(arm(B1, warm_start_lr=1e-3))
+    assert config_hash(arm("grpo_clean")) != config_hash(arm("grpo_clean", f_num_generations=8, f_batch_size=16))
+    # The same experiment copied to another folder keeps its hashes (and so its finished summaries).
+    assert config_hash(arm("grpo_clean", "a")) == config_hash(arm("grpo_clean", "b"))
+
+
+def test_an_experiment_folder_moved_elsewhere_is_still_claimed(tmp_path):
+    from advfc import experiment
+
+    config = ExperimentConfig.load(None, model="tiny", output_dir=tmp_path / "exp", progress=False)
+    experiment.claim_experiment(config, config.output_dir)
+    (tmp_path / "exp").rename(tmp_path / "moved")
+    experiment.claim_experiment(config.model_copy(update={"output_dir": tmp_path / "moved"}), tmp_path / "moved")
+    with pytest.raises(InputError, match=r"other settings \(f_lr\)"):
+        experiment.claim_experiment(config.model_copy(update={"output_dir": tmp_path / "moved", "f_lr": 1e-3}),
+                                    tmp_path / "moved")
+
+
 def test_a_b0_summary_is_completed_with_the_sets_it_lacks_not_redone(tmp_path, monkeypatch):
     from advfc import experiment
 

@@ -40,7 +40,7 @@ from .report import write_experiment_report
 from .runlog import is_run_dir, lock
 from .split import load_split
 from .stats import paired_difference
-from .train_config import RESUME_OVERRIDES, TrainConfig
+from .train_config import RESUME_OVERRIDES, ROUND_FIELDS, TrainConfig
 
 EXPERIMENT_FILE = "experiment.yaml"
 EXPERIMENT_HEADER = "# advfc experiment: its resolved config; rerun `advfc experiment --config <this file>` to continue it\n"
@@ -209,7 +209,9 @@ def claim_experiment(config: ExperimentConfig, folder: Path) -> None:
     path = folder / EXPERIMENT_FILE
     if path.exists():
         previous = ExperimentConfig.load(path)
-        changed = [k for k in ExperimentConfig.model_fields if k not in RERUN_FIELDS and getattr(previous, k) != getattr(config, k)]
+        # where the folder is is not part of what it holds: a folder copied elsewhere continues
+        changed = [k for k in ExperimentConfig.model_fields
+                   if k not in (*RERUN_FIELDS, "output_dir") and getattr(previous, k) != getattr(config, k)]
         if changed:
             raise InputError(f"holds an experiment with other settings ({', '.join(changed)}); use another --output-dir",
                              path=folder)
@@ -222,8 +224,12 @@ def claim_experiment(config: ExperimentConfig, folder: Path) -> None:
 
 
 def config_hash(config: TrainConfig) -> str:
-    """What decides an arm's numbers: every field except where it is written and how it reports."""
-    fields = config.model_dump(mode="json", exclude={"output_dir", "init_from", "resume", *RESUME_OVERRIDES})
+    """What decides an arm's numbers: every field except where it is written and how it reports,
+    where the frozen sample lies (the folder holds one sample; summaries record its digest), and,
+    for B1 (no rounds), the round settings: a change of F-phase settings reuses the warm start."""
+    skip = {"output_dir", "init_from", "resume", "eval_questions", "eval_answers", *RESUME_OVERRIDES,
+            *(ROUND_FIELDS if config.rounds == 0 else ())}
+    fields = config.model_dump(mode="json", exclude=skip)
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -16,6 +16,16 @@ from .players import SECTIONS, section_error
 TRAIN_CATEGORIES = [c for c in LIVE if c != "live_relevance"]
 # How a run reports, not what it computes: the only fields `--resume` takes besides the folder.
 RESUME_OVERRIDES = ("progress", "verbose")
+# What only the rounds read: a run of no rounds (the warm start alone, B1) does not depend on them.
+ROUND_FIELDS = (
+    "seeds_per_round", "calibration_pool",
+    "q_steps", "q_batch_size", "q_num_generations", "q_max_new_tokens", "q_temperature", "q_lr", "k", "fc_temperature",
+    "reward_mode", "lambda_div", "max_similarity", "max_length_ratio", "judge_model",
+    "harvest_per_seed", "harvest_chunk",
+    "f_steps", "f_batch_size", "f_num_generations", "f_max_new_tokens", "f_temperature", "f_lr", "alpha",
+    "recency_weight", "w_partial", "unlock_threshold", "max_rounds_per_level", "eval_every_round",
+    "grpo", "q_grpo", "f_grpo",
+)
 
 
 class TrainConfig(BaseConfig):
