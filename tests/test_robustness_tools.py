@@ -5,6 +5,7 @@ import copy
 import hashlib
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,12 @@ def test_bad_arguments_are_one_line_and_exit_2(cli, tmp_path):
     (tmp_path / "file").write_text("mine")
     code, _, err = cli("data", "robustness", "--out", tmp_path / "file")
     assert code == 2 and "refusing to replace it" in err and (tmp_path / "file").read_text() == "mine"
+    # Another kind of set (the rewrite set beside it) is never replaced by this one.
+    rewrites = tmp_path / "rewrites"
+    shutil.copytree(SET.parent / "rewrites", rewrites)
+    before = {p.name: p.read_bytes() for p in rewrites.iterdir()}
+    code, _, err = cli("data", "robustness", "--out", rewrites, "--per-category", "1")
+    assert code == 2 and "refusing to replace it" in err and {p.name: p.read_bytes() for p in rewrites.iterdir()} == before
 
 
 def test_advfc_eval_scores_a_model_on_the_set(cli, tmp_path):

@@ -26,7 +26,7 @@ from .players import QUERY
 from .prompts import gold_call_text
 from .query import query_messages
 from .report import write_attack_report
-from .robustness import MANIFEST
+from .robustness import MANIFEST, is_set_folder
 from .rewards import QueryRewardSettings, pass_rates, score_rewrites
 from .runlog import is_run_dir
 from .split import load_split
@@ -220,9 +220,7 @@ REWRITE_SET = "rewrites of held-out BFCL items by a trained query model from a s
 
 
 def is_rewrite_set(path: Path) -> bool:
-    if not is_folder_of(path, (MANIFEST,)):
-        return False
-    return not (path / MANIFEST).exists() or read_json(path / MANIFEST).get("set") == REWRITE_SET
+    return is_set_folder(path, REWRITE_SET)
 
 
 def write_rewrite_set(attack_dir: str | Path, out: str | Path) -> dict:
@@ -253,12 +251,8 @@ def write_rewrite_set(attack_dir: str | Path, out: str | Path) -> dict:
     order = list(dict.fromkeys(r["seed_id"] for r in rows))  # attack order: category by category
     chosen = [first[s] for s in order if s in first]
     items = [(Example.from_dict(r["seed"]), r) for r in chosen]
-    write_jsonl(out / "questions.jsonl", [
-        {"id": f"{e.id}#rewrite", "category": e.category, "tactic": r["tactic"], "source_id": e.id,
-         "source_category": e.category, "question": [e.with_query(r["query"]).messages], "function": e.tools}
-        for e, r in items
-    ])
-    write_jsonl(out / "answers.jsonl", [{"id": f"{e.id}#rewrite", "ground_truth": e.answers} for e, _ in items])
+    write_bfcl_files([e.with_query(r["query"], id=f"{e.id}#rewrite") for e, r in items], out,
+                     [{"tactic": r["tactic"], "source_id": e.id, "source_category": e.category} for e, r in items])
     category = {r["seed_id"]: r["seed"]["category"] for r in rows}
     by_category: dict[str, dict[str, int]] = {}
     for r in rows:

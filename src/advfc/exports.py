@@ -64,11 +64,14 @@ def export_examples(categories: str, side: str, out: str | Path, fmt: str = "jso
     return write_rows([ex.to_record() for ex in load_bfcl_ids(ids)], out, fmt)
 
 
-def write_bfcl_files(examples: list[Example], out: Path) -> None:
+def write_bfcl_files(examples: list[Example], out: Path, extra: list[dict] | None = None) -> None:
     """`questions.jsonl` + `answers.jsonl` in BFCL's format: `advfc eval --questions --answers`
-    (and BFCL itself) score any model on them."""
+    (and BFCL itself) score any model on them. `extra[i]` adds fields to example i's question line
+    (where it came from), after its category; BFCL and advfc read past them."""
+    extra = extra or [{}] * len(examples)
     write_jsonl(out / "questions.jsonl", [
-        {"id": e.id, "category": e.category, "question": [e.messages], "function": e.tools} for e in examples
+        {"id": e.id, "category": e.category, **more, "question": [e.messages], "function": e.tools}
+        for e, more in zip(examples, extra, strict=True)
     ])
     write_jsonl(out / "answers.jsonl", [{"id": e.id, "ground_truth": e.answers} for e in examples])
 

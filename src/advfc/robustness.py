@@ -17,7 +17,8 @@ from pathlib import Path
 
 from .data import BFCL_PIN, CATEGORIES, Example, is_irrelevance, load_bfcl
 from .errors import InputError
-from .io import atomic_write_json, check_output, file_digest, is_folder_of, write_jsonl
+from .exports import write_bfcl_files
+from .io import atomic_write_json, check_output, file_digest, is_folder_of, read_json
 from .validity import appears, numbers_in, preserved_literals
 
 OPENERS = ("Hey there! ", "Hi, quick question. ", "Good morning! ", "Hello again. ")
@@ -116,6 +117,15 @@ TOOL_FAMILIES = {
 DISTRACTORS = 3
 NEAR_COPY = 0.25  # a call item's distractor sharing this share of stems with one of its tools may be a copy of it
 MANIFEST = "manifest.json"
+TOOLS_SET = "tool-list perturbations of held-out BFCL items"
+
+
+def is_set_folder(path: Path, title: str) -> bool:
+    """An empty folder, or a robustness set of this kind (its manifest's `set`): what a set writer
+    may write into, so that writing one kind of set never replaces another."""
+    if not is_folder_of(path, (MANIFEST,)):
+        return False
+    return not (path / MANIFEST).exists() or read_json(path / MANIFEST).get("set") == title
 # Simple categories score against tools[0] (as BFCL's simple checker does), so an item that gains
 # tools is scored as the category that means "one call, several tools".
 WITH_MORE_TOOLS = {"simple_python": "multiple", "live_simple": "live_multiple"}
@@ -388,17 +398,13 @@ def write_tools_set(out: str | Path, per_category: int) -> dict:
 
     from .split import DEFAULT_SPLIT
 
-    out = check_output(out, what="a tool-list robustness set (a folder with manifest.json)",
-                       ours=lambda p: is_folder_of(p, (MANIFEST,)))
+    out = check_output(out, what="a tool-list robustness set (a folder with its manifest.json)",
+                       ours=lambda p: is_set_folder(p, TOOLS_SET))
     if per_category < 1:
         raise InputError(f"--per-category must be at least 1, got {per_category}")
     twins = tool_twins(per_category)
-    write_jsonl(out / "questions.jsonl", [
-        {"id": t.id, "category": t.category, "family": family, "source_id": e.id, "source_category": e.category,
-         "question": [t.messages], "function": t.tools}
-        for e, family, t in twins
-    ])
-    write_jsonl(out / "answers.jsonl", [{"id": t.id, "ground_truth": t.answers} for _, _, t in twins])
+    write_bfcl_files([t for _, _, t in twins], out,
+                     [{"family": family, "source_id": e.id, "source_category": e.category} for e, family, _ in twins])
     counts: dict[str, dict[str, int]] = {}
     scored: dict[str, int] = {}
     for e, family, t in twins:
@@ -409,7 +415,7 @@ def write_tools_set(out: str | Path, per_category: int) -> dict:
     except metadata.PackageNotFoundError:  # data from ADVFC_BFCL_DATA: only the pin is known
         bfcl_version = None
     manifest = {
-        "set": "tool-list perturbations of held-out BFCL items",
+        "set": TOOLS_SET,
         "families": TOOL_FAMILIES,
         "per_category": per_category,
         "distractors": DISTRACTORS,
