@@ -3,6 +3,7 @@ summaries, and (slow) a two-arm experiment on the tiny model killed midway and r
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -163,6 +164,25 @@ def test_two_arm_experiment_killed_midway_resumes_and_composes_its_table(tmp_pat
     assert code == 2 and "other settings (f_lr)" in err and digests(out) == snapshot
     done = subprocess.run([sys.executable, "-m", "advfc.cli", "report", str(out)], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0 and digests(out) == snapshot
+    # Another machine: the summaries came, the run folders did not. The arm left to run forks from B1
+    # trained again, which must score as B1's summary says; the summaries there stay as they are.
+    shutil.rmtree(out / "seed_0")
+    (out / "summaries" / "advfc@0.json").unlink()
+    code, _, err = cli(*args)
+    assert code == 0, err
+    assert {k: v for k, v in digests(out).items() if k != "advfc@0.json"} == {k: snapshot[k] for k in before}
+    assert (out / "summaries" / "advfc@0.json").is_file() and (out / "seed_0" / "sft" / "final" / "fc").is_dir()
+    # A B1 trained again that scores otherwise than its summary is refused before any arm forks from it.
+    shutil.rmtree(out / "seed_0")
+    (out / "summaries" / "advfc@0.json").unlink()
+    sft = out / "summaries" / "sft@0.json"
+    tampered = json.loads(sft.read_text())
+    tampered["correct"] = ("0" if tampered["correct"][0] == "1" else "1") + tampered["correct"][1:]
+    sft.write_text(json.dumps(tampered))
+    snapshot = digests(out)
+    code, _, err = cli(*args)
+    assert code == 2 and "scores 1 of 4 sample items otherwise than this summary" in err and str(sft) in err
+    assert digests(out) == snapshot and not (out / "seed_0" / "advfc").exists()
 
 
 def test_b1s_hash_ignores_round_settings_and_no_hash_sees_where_the_folder_lies(tmp_path):

@@ -176,14 +176,22 @@ def run_experiment(config: ExperimentConfig) -> dict | None:
                                            sample=folder / "eval_sample")
             path = summaries / f"{name}@{seed}.json"
             digest = config_hash(arm_config)
-            if distributed.share(main and has_summary(path, digest, name, seed)):
+            done = distributed.share(main and has_summary(path, digest, name, seed))
+            # Summaries travel between machines, adapters never do: a summarised B1 that an arm still
+            # has to fork from is trained again if its folder is gone, and must score as its summary says.
+            needed = name == B1 and distributed.share(main and any(
+                not (summaries / f"{a}@{s}.json").is_file() for a, s in plan if s == seed and a != B1))
+            if done and not needed:
                 continue
             t = time.perf_counter()
-            if distributed.share(is_run_dir(run_dir)):
-                run_training(TrainConfig(resume=run_dir, progress=config.progress, verbose=config.verbose))
-            else:
-                run_training(arm_config)
-            if main:
+            if not (done and distributed.share((run_dir / "final").is_dir())):
+                if distributed.share(is_run_dir(run_dir)):
+                    run_training(TrainConfig(resume=run_dir, progress=config.progress, verbose=config.verbose))
+                else:
+                    run_training(arm_config)
+            if main and done:
+                check_restored(read_json(path), run_dir, sample, path)
+            elif main:
                 atomic_write_json(path, arm_summary(config, name, seed, run_dir, sample, digest, time.perf_counter() - t))
                 compose(folder)
         if not main:
@@ -201,6 +209,19 @@ def has_summary(path: Path, digest: str, name: str, seed: int) -> bool:
         raise InputError(f"holds a summary of {name} (seed {seed}) made with other settings; remove it to rerun "
                          "that arm, or use another --output-dir", path=path)
     return True
+
+
+def check_restored(summary: dict, run_dir: Path, sample: list[Example], path: Path) -> None:
+    """A B1 trained again (its folder was gone) must give the verdicts of its summary, else the arms
+    forked from it would not share a warm start with the arms summarised before."""
+    eval_dir = run_dir / "eval" / "warm_start"
+    correct = eval_record(eval_dir, sample, read_json(eval_dir / "scores.json"))["correct"]
+    differ = sum(a != b for a, b in zip(correct, summary["correct"], strict=True))
+    if differ:
+        raise InputError(f"B1 of seed {summary['seed']} was trained again in {run_dir} (its folder was gone) but scores "
+                         f"{differ} of {len(correct)} sample items otherwise than this summary; arms forked from it would not "
+                         "share the warm start of those summarised before: bring the original B1 folder, or remove this "
+                         "seed's summaries to run the seed again whole", path=path)
 
 
 def claim_experiment(config: ExperimentConfig, folder: Path) -> None:
