@@ -13,10 +13,11 @@ import pytest
 
 from advfc.data import load_bfcl_files, load_bfcl_ids
 from advfc.errors import InputError
-from advfc.experiment import ExperimentConfig, compose, stratified_sample
+from advfc.experiment import B1, ExperimentConfig, compose, config_hash, stratified_sample
 from advfc.exports import write_bfcl_files
 from advfc.split import load_split
 from advfc.stats import mcnemar_exact, paired_difference
+from advfc.train_config import ROUND_FIELDS, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -186,8 +187,6 @@ def test_two_arm_experiment_killed_midway_resumes_and_composes_its_table(tmp_pat
 
 
 def test_b1s_hash_ignores_round_settings_and_no_hash_sees_where_the_folder_lies(tmp_path):
-    from advfc.experiment import B1, config_hash
-    from advfc.train_config import ROUND_FIELDS, TrainConfig
 
     assert set(ROUND_FIELDS) <= set(TrainConfig.model_fields)
     def arm(name, where="a", **overrides):
@@ -199,6 +198,20 @@ def test_b1s_hash_ignores_round_settings_and_no_hash_sees_where_the_folder_lies(
     assert config_hash(arm("grpo_clean")) != config_hash(arm("grpo_clean", f_num_generations=8, f_batch_size=16))
     # The same experiment copied to another folder keeps its hashes (and so its finished summaries).
     assert config_hash(arm("grpo_clean", "a")) == config_hash(arm("grpo_clean", "b"))
+
+
+def test_summaries_published_before_a_setting_existed_keep_their_hash(tmp_path):
+    # docs/results/experiment-cpu-uniform was run before pool_draw existed: at its old behaviour
+    # (uniform) the setting leaves the hash alone, so those arms are not run again; any other
+    # value is another arm. B1 runs no rounds, so its warm start is shared either way.
+    folder = ROOT / "docs" / "results" / "experiment-cpu-uniform"
+    config = ExperimentConfig.load(folder / "experiment.yaml")
+    for name in (B1, "grpo_clean"):
+        published = json.loads((folder / "summaries" / f"{name}@0.json").read_text())["config_hash"]
+        arm = config.arm_config(name, 0, tmp_path / name, init_from=None, sample=tmp_path / "s")
+        assert arm.pool_draw == "uniform" and config_hash(arm) == published
+        stratified = config_hash(arm.model_copy(update={"pool_draw": "stratified"}))
+        assert (stratified == published) == (name == B1)
 
 
 def test_an_experiment_folder_moved_elsewhere_is_still_claimed(tmp_path):

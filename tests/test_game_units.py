@@ -1,12 +1,15 @@
 """Pieces of the loop that need no model: the F-phase mix, the seed pool, config checks."""
 
+import random
+from collections import Counter
+
 import pytest
 
-from advfc.data import load_bfcl_ids
+from advfc.data import Example, load_bfcl_ids
 from advfc.errors import InputError
 from advfc.game import Game
 from advfc.models import load_tokenizer
-from advfc.seeds import load_seed_pool, warm_start_examples
+from advfc.seeds import draw, load_seed_pool, warm_start_examples
 from advfc.train_config import TrainConfig
 
 
@@ -47,6 +50,36 @@ def test_f_mix_takes_alpha_adversarial_with_recent_rounds_weighted(tmp_path):
     assert len(adversarial) == 2 and all(e.id.startswith("r2-") for e in adversarial)
     assert all(e.answers == seed.answers for e in adversarial)
     assert not game(tmp_path / "b", arm="grpo_clean").f_mix(4)[0].id.startswith("r")
+
+
+def skewed_pool() -> list[Example]:
+    """The shape of the live pool: abstention seeds are half of it, parallel ones a handful."""
+    sizes = {"live_irrelevance": 50, "live_simple": 40, "live_multiple": 5, "live_parallel": 4, "live_parallel_multiple": 1}
+    return [Example(id=f"{c}_{i}", category=c, tools=[], messages=[]) for c, n in sizes.items() for i in range(n)]
+
+
+def test_a_stratified_draw_takes_every_category_in_turn_and_a_uniform_one_is_random_sample():
+    pool = skewed_pool()
+    assert draw(pool, 7, random.Random(3), "uniform") == random.Random(3).sample(pool, 7)
+    counts = Counter(e.category for e in draw(pool, 10, random.Random(0), "stratified"))
+    # two turns of five categories; live_parallel_multiple has one seed, so a third turn begins
+    assert counts["live_parallel_multiple"] == 1 and sorted(counts.values()) == [1, 2, 2, 2, 3]
+    # draws are distinct seeds, and a draw of more than the pool is the whole pool
+    assert len({e.id for e in draw(pool, 30, random.Random(1), "stratified")}) == 30
+    assert sorted(e.id for e in draw(pool, 500, random.Random(1), "stratified")) == sorted(e.id for e in pool)
+    # n not a multiple of the categories: over many draws no category is favoured by its name
+    shares = Counter(e.category for r in range(200) for e in draw(pool, 3, random.Random(r), "stratified"))
+    assert len(shares) == 5 and all(n / 600 == pytest.approx(0.2, abs=0.05) for n in shares.values())
+
+
+def test_the_clean_mix_and_the_attacked_seeds_follow_pool_draw(tmp_path):
+    by_draw = {}
+    for how in ("uniform", "stratified"):
+        g = game(tmp_path / how, arm="grpo_clean", pool_draw=how)
+        g.pool = {e.id: e for e in skewed_pool()}
+        mixes = [e.category for r in range(1, 21) for e in (setattr(g.state, "round", r), g.f_mix(5))[1]]
+        by_draw[how] = Counter(mixes)["live_irrelevance"] / len(mixes)
+    assert by_draw["uniform"] > 0.4 and by_draw["stratified"] == pytest.approx(0.2)
 
 
 def test_seed_pool_warns_about_categories_that_do_not_fit(tiny_model_path):

@@ -142,6 +142,8 @@ CASES = [
     Case("config not UTF-8", {"c.yaml": b"model: \xff\n"}, ["train", "-c", "{d}/c.yaml"], "c.yaml: not UTF-8"),
     Case("config is a folder", {"c.yaml/x": ""}, ["train", "-c", "{d}/c.yaml"], "c.yaml: is a folder"),
     Case("config nested 100000 deep", {"c.yaml": "model: " + nested(100_000) + "\n"}, ["train", "-c", "{d}/c.yaml"], "nested too deeply"),
+    Case("config eval_answers without eval_questions", {"a.jsonl": ""}, train("--eval-answers", "{d}/a.jsonl"),
+         "eval_answers is the possible-answer file of eval_questions; give both"),
     # --- train: the run folder
     Case("--resume with another flag", run_folder, ["train", "--resume", "{d}/run", "--rounds", "3"], "--rounds would be ignored"),
     Case("--resume a folder that is no run", {"run/config.yaml": "rounds: 1\n"}, ["train", "--resume", "{d}/run"], "not a run folder"),

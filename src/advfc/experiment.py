@@ -50,6 +50,12 @@ PER_ARM = ("arm", "init_from", "resume", "seed", "eval_questions", "eval_answers
 # What may change between invocations on one experiment folder: which arms/seeds run, how it reports.
 RERUN_FIELDS = ("arms", "ablations", "seeds", "variants", *RESUME_OVERRIDES)
 B0, B1 = "base", "sft"
+# Settings added after summaries were published, with the value that does what runs did before
+# they existed: left out of the config hash at that value, so those summaries stay valid.
+LATER_FIELDS = {"pool_draw": "uniform"}
+# Resume overrides that summaries made before they became one recorded at this value; hashed at it
+# whatever they are set to, since they do not change an arm's numbers.
+HASHED_AS = {"gradient_checkpointing": False}
 # Variants every experiment knows (the seed paper's frontier reward); `variants` adds to them.
 BUILTIN_VARIANTS = {"frontier": {"arm": "advfc", "reward_mode": "frontier"}}
 
@@ -186,7 +192,7 @@ def run_experiment(config: ExperimentConfig) -> dict | None:
             t = time.perf_counter()
             if not (done and distributed.share((run_dir / "final").is_dir())):
                 if distributed.share(is_run_dir(run_dir)):
-                    run_training(TrainConfig(resume=run_dir, progress=config.progress, verbose=config.verbose))
+                    run_training(TrainConfig(resume=run_dir, **{k: getattr(config, k) for k in RESUME_OVERRIDES}))
                 else:
                     run_training(arm_config)
             if main and done:
@@ -251,6 +257,7 @@ def config_hash(config: TrainConfig) -> str:
     skip = {"output_dir", "init_from", "resume", "eval_questions", "eval_answers", *RESUME_OVERRIDES,
             *(ROUND_FIELDS if config.rounds == 0 else ())}
     fields = config.model_dump(mode="json", exclude=skip)
+    fields = {k: v for k, v in fields.items() if LATER_FIELDS.get(k, ...) != v} | HASHED_AS
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -46,7 +46,7 @@ from .report import write_run_report
 from .rewards import FCReward, QueryPhaseReward, QueryRewardSettings, pass_rates
 from .robustness import evaluate_robustness, robustness_set
 from .runlog import RunLog, claim_run
-from .seeds import TokenBudgets, load_examples, load_seed_pool, target_text, token_budgets, warm_start_examples
+from .seeds import TokenBudgets, draw, load_examples, load_seed_pool, target_text, token_budgets, warm_start_examples
 from .train_config import TrainConfig
 from .validity import Judge, ValidityRules, build_judge
 
@@ -151,12 +151,11 @@ class Game:
         if not self.arm.harvests_in(self.state.round):
             return
         rng = random.Random(f"{c.seed}:{self.state.round}:seeds")
-        pool = sorted(self.pool)
         if self.arm.curriculum:
-            candidates = rng.sample(pool, min(c.calibration_pool, len(pool)))
+            wanted = c.calibration_pool
         else:
             wanted = c.seeds_per_round * (c.rounds if self.arm.harvest == "once" else 1)
-            candidates = rng.sample(pool, min(wanted, len(pool)))
+        candidates = [e.id for e in draw(self.sorted_pool(), wanted, rng, c.pool_draw)]
         rates = pass_rates([self.pool[i] for i in candidates], self.players.generator(FC), self.reward_settings(), self.round_rng_seed(1))
         self.curriculum = CurriculumState.from_dict({**cur.to_dict(), "pass_rates": {**cur.pass_rates, **rates}})
         self.state.round_seeds = select_seeds(rates, c.seeds_per_round, cur.level, rng) if self.arm.curriculum else candidates
@@ -275,7 +274,8 @@ class Game:
         )
 
     def f_mix(self, n: int) -> list[Example]:
-        """alpha of the prompts from valid buffer queries (weight recency_weight^-age), rest clean."""
+        """alpha of the prompts from valid buffer queries (weight recency_weight^-age), rest clean
+        seeds drawn as `pool_draw` says."""
         c = self.config
         rng = random.Random(f"{c.seed}:{self.state.round}:mix")
         alpha = c.alpha if self.arm.adversarial else 0.0
@@ -285,8 +285,7 @@ class Game:
             self.log.event("warning", message=f"round {self.state.round}: no valid adversarial query yet; F trains on clean seeds only")
         weights = [c.recency_weight ** -(self.state.round - row["round"]) for row, _ in adversarial]
         chosen = [adversarial[i][1] for i in _weighted_sample(weights, n_adv, rng)]
-        clean = sorted(self.pool)
-        chosen += [self.pool[i] for i in rng.sample(clean, min(n - n_adv, len(clean)))]
+        chosen += draw(self.sorted_pool(), n - n_adv, rng, c.pool_draw)
         rng.shuffle(chosen)
         return chosen
 
@@ -338,6 +337,10 @@ class Game:
         if self.config.judge_model and self._judge is None:
             self._judge = build_judge(self.config.judge_model, batch_size=self.config.generation_batch_size)
         return self._judge
+
+    def sorted_pool(self) -> list[Example]:
+        """The pool in id order: what a round draws from, the same on every machine and resume."""
+        return [self.pool[i] for i in sorted(self.pool)]
 
     def round_rng_seed(self, salt: int) -> int:
         return self.config.seed * 1_000_003 + self.state.round * 101 + salt

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -52,18 +53,34 @@ def load_seed_pool(config, tokenizer, warn=None, examples: list[Example] | None 
     return pool
 
 
-def stratified(examples: list[Example], n: int) -> list[Example]:
-    """n examples taking categories in turn, so small categories (parallel, irrelevance) appear."""
+def stratified(examples: list[Example], n: int, rng: random.Random | None = None) -> list[Example]:
+    """n examples taking categories in turn, so small categories (parallel, irrelevance) appear;
+    in sorted order, or in an order drawn by `rng` (then no category is favoured when n is not a
+    multiple of the number of categories)."""
     by_cat: dict[str, list[Example]] = defaultdict(list)
     for e in examples:
         by_cat[e.category].append(e)
     queues = [list(v) for _, v in sorted(by_cat.items())]
+    if rng is not None:
+        rng.shuffle(queues)
     out: list[Example] = []
     while len(out) < n and any(queues):
         for q in queues:
             if q and len(out) < n:
                 out.append(q.pop(0))
     return out
+
+
+POOL_DRAWS = ("uniform", "stratified")
+
+
+def draw(pool: list[Example], n: int, rng: random.Random, how: str) -> list[Example]:
+    """n distinct seeds of the pool (all of them if it is smaller): `uniform` keeps the pool's
+    category shares, `stratified` takes categories in turn. The live pool is about half
+    live_irrelevance, so a uniform clean mix teaches F mostly to abstain (docs/results.md)."""
+    if how == "uniform":
+        return rng.sample(pool, min(n, len(pool)))
+    return stratified(rng.sample(pool, len(pool)), n, rng)
 
 
 def warm_start_examples(pool: list[Example], n: int, seed: int) -> list[Example]:

@@ -12,13 +12,16 @@ from .config import BaseConfig, Categories
 from .arms import ARM_NAMES
 from .data import LIVE, NON_LIVE
 from .players import SECTIONS, section_error
+from .seeds import POOL_DRAWS
 
 TRAIN_CATEGORIES = [c for c in LIVE if c != "live_relevance"]
-# How a run reports, not what it computes: the only fields `--resume` takes besides the folder.
-RESUME_OVERRIDES = ("progress", "verbose")
+# How a run reports, or how much memory it needs, not what it computes: the only fields `--resume`
+# takes besides the folder. Gradient checkpointing recomputes the same activations in the backward
+# pass (the kill/resume test switches it on for some resumes and ends with identical adapters).
+RESUME_OVERRIDES = ("progress", "verbose", "gradient_checkpointing")
 # What only the rounds read: a run of no rounds (the warm start alone, B1) does not depend on them.
 ROUND_FIELDS = (
-    "seeds_per_round", "calibration_pool",
+    "seeds_per_round", "calibration_pool", "pool_draw",
     "q_steps", "q_batch_size", "q_num_generations", "q_max_new_tokens", "q_temperature", "q_lr", "k", "fc_temperature",
     "reward_mode", "lambda_div", "max_similarity", "max_length_ratio", "judge_model",
     "harvest_per_seed", "harvest_chunk",
@@ -58,6 +61,11 @@ class TrainConfig(BaseConfig):
     rounds: int = Field(2, ge=0, description="Rounds of Q-phase, harvest, F-phase, evaluation.")
     seeds_per_round: int = Field(8, ge=1, description="Seeds attacked per round (chosen by the curriculum).")
     calibration_pool: int = Field(32, ge=1, description="Seeds whose clean pass rate is measured to bucket difficulty.")
+    pool_draw: Literal[POOL_DRAWS] = Field(
+        "uniform",
+        description="How the rounds draw seeds from the pool (the seeds Q attacks, the F-phase's clean prompts): uniform "
+        "(the pool's category shares; the live pool is about half live_irrelevance) or stratified (categories in turn).",
+    )
     arm: Literal[ARM_NAMES] = Field(
         "advfc",
         description="Which steps of the round do work (advfc.arms): advfc (the game), sft (B1: warm start only), grpo_clean "
@@ -161,6 +169,13 @@ class TrainConfig(BaseConfig):
                 f"--resume continues a run with its saved config.yaml, so {flags} would be ignored; "
                 "drop it, or start a new run with --output-dir"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _answers_go_with_questions(self):
+        # checked now: the evaluation that reads them runs only after the warm start has trained
+        if self.eval_answers is not None and self.eval_questions is None:
+            raise ValueError("eval_answers is the possible-answer file of eval_questions; give both")
         return self
 
     @model_validator(mode="after")
