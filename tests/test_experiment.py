@@ -159,6 +159,23 @@ def test_two_arm_experiment_killed_midway_resumes_and_composes_its_table(tmp_pat
     sample = load_bfcl_files(out / "eval_sample" / "questions.jsonl", out / "eval_sample" / "answers.jsonl")
     assert [e.category for e in sample] == ["simple_python"] * 2 + ["irrelevance"] * 2
     assert "Held-out BFCL accuracy by arm" in (out / "report.md").read_text()
+    # A robustness set added later is scored on every finished arm's final F; nothing is retrained,
+    # and the sets a summary holds stay as they are.
+    later = tmp_path / "later"
+    write_bfcl_files(load_bfcl_ids(["multiple_3"]), later)
+    held = {p.name: json.loads(p.read_text()) for p in (out / "summaries").glob("*.json")}
+    logs = {arm: (out / "seed_0" / arm / "events.jsonl").read_bytes() for arm in ("sft", "grpo_clean", "advfc")}
+    wider = list(args)
+    wider[wider.index("--robustness-sets") + 1] = f"{robust},{later}"
+    code, _, err = cli(*wider)
+    assert code == 0, err
+    for path in (out / "summaries").glob("*.json"):
+        summary = json.loads(path.read_text())
+        assert summary["robustness"]["robust"] == held[path.name]["robustness"]["robust"], path.name
+        assert len(summary["robustness"]["later"]["correct"]) == 1, path.name
+        assert {k: v for k, v in summary.items() if k != "robustness"} == {k: v for k, v in held[path.name].items() if k != "robustness"}
+    assert logs == {arm: (out / "seed_0" / arm / "events.jsonl").read_bytes() for arm in logs}  # no arm ran again
+    assert "later" in json.loads((out / "results.json").read_text())["arms"][0]["robustness"]
     # Another experiment's settings in this folder are refused before anything is touched.
     snapshot = digests(out)
     code, _, err = cli(*args, "--f-lr", "0.001")
@@ -187,7 +204,6 @@ def test_two_arm_experiment_killed_midway_resumes_and_composes_its_table(tmp_pat
 
 
 def test_b1s_hash_ignores_round_settings_and_no_hash_sees_where_the_folder_lies(tmp_path):
-
     assert set(ROUND_FIELDS) <= set(TrainConfig.model_fields)
     def arm(name, where="a", **overrides):
         config = ExperimentConfig.load(None, **overrides)

@@ -24,7 +24,7 @@ class Log:
 def game(tmp_path, **overrides):
     config = TrainConfig(output_dir=tmp_path, **overrides)
     g = Game(config, tmp_path, Log())
-    g.pool = {e.id: e for e in load_bfcl_ids([f"live_simple_{i}" for i in ("0-0-0", "1-1-0", "2-2-0", "3-2-1")])}
+    g.use_pool(load_bfcl_ids([f"live_simple_{i}" for i in ("0-0-0", "1-1-0", "2-2-0", "3-2-1")]))
     return g
 
 
@@ -76,8 +76,11 @@ def test_the_clean_mix_and_the_attacked_seeds_follow_pool_draw(tmp_path):
     by_draw = {}
     for how in ("uniform", "stratified"):
         g = game(tmp_path / how, arm="grpo_clean", pool_draw=how)
-        g.pool = {e.id: e for e in skewed_pool()}
-        mixes = [e.category for r in range(1, 21) for e in (setattr(g.state, "round", r), g.f_mix(5))[1]]
+        g.use_pool(skewed_pool())
+        mixes = []
+        for r in range(1, 21):
+            g.state.round = r
+            mixes += [e.category for e in g.f_mix(5)]
         by_draw[how] = Counter(mixes)["live_irrelevance"] / len(mixes)
     assert by_draw["uniform"] > 0.4 and by_draw["stratified"] == pytest.approx(0.2)
 

@@ -161,6 +161,8 @@ CASES = [
     Case("data not UTF-8", {"c.jsonl": b"\xff\n"}, train("--train-data", "openai:{d}/c.jsonl"), "c.jsonl:1: not UTF-8", new_files_ok=True),
     # --- eval
     Case("eval --out someone's folder", {"out/scores.json": "{}"}, ["eval", "--model", "tiny", "--out", "{d}/out"], "exists and is not an advfc results folder"),
+    Case("eval --answers without --questions", {"a.jsonl": ""}, ["eval", "--model", "tiny", "--answers", "{d}/a.jsonl", "--out", "{d}/o"],
+         "--answers is the possible-answer file of --questions; give both"),
     Case("eval --split malformed", {"s.json": '{"train": [], "eval": {}}'}, ["eval", "--model", "tiny", "--split", "{d}/s.json", "--out", "{d}/o"], "s.json: a split file needs"),
     # --- report
     Case("report any folder", {"docs/report.md": "my report"}, ["report", "{d}/docs"], "not a run folder"),

@@ -39,6 +39,12 @@ def _known_categories(value: list[str]) -> list[str]:
 Categories = Annotated[list[str], AfterValidator(_known_categories)]
 
 
+def answers_need_questions(questions: Path | None, answers: Path | None, names: tuple[str, str]) -> None:
+    """An answers file is read against its questions file: one given without the other is refused."""
+    if answers is not None and questions is None:
+        raise ValueError(f"{names[1]} is the possible-answer file of {names[0]}; give both")
+
+
 class BaseConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
 

@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .config import BaseConfig, Categories
+from .config import BaseConfig, Categories, answers_need_questions
 from .data import (
     AST_LIVE, AST_NON_LIVE, BFCL_PIN, BFCL_VERSION_PREFIX, LIVE, NON_LIVE, Example, load_bfcl, load_bfcl_files,
 )
@@ -70,8 +70,7 @@ class EvalConfig(BaseConfig):
 
     @model_validator(mode="after")
     def _answers_go_with_questions(self):
-        if self.answers is not None and self.questions is None:
-            raise ValueError("--answers is the possible-answer file of --questions; give both")
+        answers_need_questions(self.questions, self.answers, ("--questions", "--answers"))
         return self
 
     def sampling(self) -> SamplingParams:

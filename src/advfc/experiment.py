@@ -12,7 +12,8 @@ Every arm uses the experiment's F-phase budget (f_steps x f_batch_size), partial
 (tied to the round) and evaluation items; they differ only in the steps `advfc.arms` switches off
 and in a variant's overrides. Arms resume on their own: rerunning the command skips arms whose
 summary matches their config, continues a half-finished run folder, and rebuilds the table, so
-arms and seeds can be added later (`--arms`, `--seeds`) and run on other days or machines.
+arms and seeds can be added later (`--arms`, `--seeds`) and run on other days or machines, and
+robustness sets added later are scored on the arms already finished.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ EXPERIMENT_HEADER = "# advfc experiment: its resolved config; rerun `advfc exper
 SAMPLE_CATEGORIES = [*AST_NON_LIVE, "irrelevance", "live_simple", "live_multiple", "live_irrelevance"]
 # Fields every arm gets from the experiment, never from the user.
 PER_ARM = ("arm", "init_from", "resume", "seed", "eval_questions", "eval_answers", "eval_base", "output_dir")
-# What may change between invocations on one experiment folder: which arms/seeds run, how it reports.
-RERUN_FIELDS = ("arms", "ablations", "seeds", "variants", *RESUME_OVERRIDES)
+# What may change between invocations on one experiment folder: which arms/seeds run, how it reports,
+# and which robustness sets finished arms are scored on (a set added later is scored, not retrained for).
+RERUN_FIELDS = ("arms", "ablations", "seeds", "variants", "robustness_sets", *RESUME_OVERRIDES)
 B0, B1 = "base", "sft"
 # Settings added after summaries were published, with the value that does what runs did before
 # they existed: left out of the config hash at that value, so those summaries stay valid.
@@ -188,6 +190,8 @@ def run_experiment(config: ExperimentConfig) -> dict | None:
             needed = name == B1 and distributed.share(main and any(
                 not (summaries / f"{a}@{s}.json").is_file() for a, s in plan if s == seed and a != B1))
             if done and not needed:
+                if main:
+                    complete_summary(config, path, run_dir)
                 continue
             t = time.perf_counter()
             if not (done and distributed.share((run_dir / "final").is_dir())):
@@ -197,6 +201,7 @@ def run_experiment(config: ExperimentConfig) -> dict | None:
                     run_training(arm_config)
             if main and done:
                 check_restored(read_json(path), run_dir, sample, path)
+                complete_summary(config, path, run_dir)
             elif main:
                 atomic_write_json(path, arm_summary(config, name, seed, run_dir, sample, digest, time.perf_counter() - t))
                 compose(folder)
@@ -215,6 +220,14 @@ def has_summary(path: Path, digest: str, name: str, seed: int) -> bool:
         raise InputError(f"holds a summary of {name} (seed {seed}) made with other settings; remove it to rerun "
                          "that arm, or use another --output-dir", path=path)
     return True
+
+
+def complete_summary(config: ExperimentConfig, path: Path, run_dir: Path) -> None:
+    """A finished arm's final F scored on the robustness sets its summary lacks (sets added to the
+    experiment after it finished). An arm whose adapters did not travel with its summary keeps it as it is."""
+    summary, fc = read_json(path), run_dir / "final" / "fc"
+    if missing_sets(config, summary) and fc.is_dir():
+        atomic_write_json(path, with_robustness(config, summary, str(fc), run_dir))
 
 
 def check_restored(summary: dict, run_dir: Path, sample: list[Example], path: Path) -> None:
@@ -272,15 +285,19 @@ def base_summary(config: ExperimentConfig, folder: Path, sample: list[Example], 
                     "robustness": {}}
     elif previous.get("sample_digest") != sample_digest(sample):
         raise InputError("holds a B0 summary of another held-out sample; remove it to evaluate B0 again", path=path)
-    names = [Path(f).name for f in config.robustness_sets]
-    done = {k: v for k, v in previous["robustness"].items() if k in names}
-    added = {k: {**v, "commit": source_commit()}  # a completed summary's sets may come from later code
-             for k, v in robustness_records(config, config.model, folder / B0, missing_sets(config, previous)).items()}
-    return {**previous, "robustness": {n: done.get(n) or added[n] for n in names}}
+    return with_robustness(config, previous, config.model, folder / B0)
 
 
 def missing_sets(config: ExperimentConfig, summary: dict) -> list[str]:
     return [f for f in config.robustness_sets if Path(f).name not in summary.get("robustness", {})]
+
+
+def with_robustness(config: ExperimentConfig, summary: dict, model: str, run_dir: Path) -> dict:
+    """A summary completed with the experiment's robustness sets it lacks (sets added after it was
+    made), scored for `model`; the sets it holds are kept as they are, listed or not."""
+    added = {k: {**v, "commit": source_commit()}  # a completed summary's sets may come from later code
+             for k, v in robustness_records(config, model, run_dir, missing_sets(config, summary)).items()}
+    return {**summary, "robustness": {**summary.get("robustness", {}), **added}}
 
 
 def arm_summary(config: ExperimentConfig, name: str, seed: int, run_dir: Path, sample: list[Example],

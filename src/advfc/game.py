@@ -93,6 +93,7 @@ class Game:
         self.state = GameState()
         self.players: Players | None = None
         self.pool: dict[str, Example] = {}
+        self.pool_in_id_order: list[Example] = []  # what a round draws from: the same on every machine and resume
         self.budgets: TokenBudgets | None = None
         self._judge: Judge | None = None
 
@@ -155,7 +156,7 @@ class Game:
             wanted = c.calibration_pool
         else:
             wanted = c.seeds_per_round * (c.rounds if self.arm.harvest == "once" else 1)
-        candidates = [e.id for e in draw(self.sorted_pool(), wanted, rng, c.pool_draw)]
+        candidates = [e.id for e in draw(self.pool_in_id_order, wanted, rng, c.pool_draw)]
         rates = pass_rates([self.pool[i] for i in candidates], self.players.generator(FC), self.reward_settings(), self.round_rng_seed(1))
         self.curriculum = CurriculumState.from_dict({**cur.to_dict(), "pass_rates": {**cur.pass_rates, **rates}})
         self.state.round_seeds = select_seeds(rates, c.seeds_per_round, cur.level, rng) if self.arm.curriculum else candidates
@@ -285,7 +286,7 @@ class Game:
             self.log.event("warning", message=f"round {self.state.round}: no valid adversarial query yet; F trains on clean seeds only")
         weights = [c.recency_weight ** -(self.state.round - row["round"]) for row, _ in adversarial]
         chosen = [adversarial[i][1] for i in _weighted_sample(weights, n_adv, rng)]
-        chosen += draw(self.sorted_pool(), n - n_adv, rng, c.pool_draw)
+        chosen += draw(self.pool_in_id_order, n - n_adv, rng, c.pool_draw)
         rng.shuffle(chosen)
         return chosen
 
@@ -338,9 +339,10 @@ class Game:
             self._judge = build_judge(self.config.judge_model, batch_size=self.config.generation_batch_size)
         return self._judge
 
-    def sorted_pool(self) -> list[Example]:
-        """The pool in id order: what a round draws from, the same on every machine and resume."""
-        return [self.pool[i] for i in sorted(self.pool)]
+    def use_pool(self, examples: list[Example]) -> None:
+        """The seed pool, by id, in the order loaded (the warm start samples it in that order)."""
+        self.pool = {e.id: e for e in examples}
+        self.pool_in_id_order = [self.pool[i] for i in sorted(self.pool)]
 
     def round_rng_seed(self, salt: int) -> int:
         return self.config.seed * 1_000_003 + self.state.round * 101 + salt
@@ -389,7 +391,7 @@ class Game:
             self.log.event("forked", init_from=str(c.init_from))
         if self.resumed:
             self.log.event("resumed", round=self.state.round, stage=self.state.stage, buffer_rows=self.state.buffer_rows)
-        self.pool = {e.id: e for e in load_seed_pool(c, self.players.tokenizer, warn, examples)}
+        self.use_pool(load_seed_pool(c, self.players.tokenizer, warn, examples))
         if not self.pool:
             raise InputError("no training seed fits max_prompt_tokens; raise it or choose other train data")
         if c.budgets_from_seeds:

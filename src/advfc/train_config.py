@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .config import BaseConfig, Categories
+from .config import BaseConfig, Categories, answers_need_questions
 from .arms import ARM_NAMES
 from .data import LIVE, NON_LIVE
 from .players import SECTIONS, section_error
@@ -174,8 +174,7 @@ class TrainConfig(BaseConfig):
     @model_validator(mode="after")
     def _answers_go_with_questions(self):
         # checked now: the evaluation that reads them runs only after the warm start has trained
-        if self.eval_answers is not None and self.eval_questions is None:
-            raise ValueError("eval_answers is the possible-answer file of eval_questions; give both")
+        answers_need_questions(self.eval_questions, self.eval_answers, ("eval_questions", "eval_answers"))
         return self
 
     @model_validator(mode="after")
