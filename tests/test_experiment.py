@@ -152,6 +152,9 @@ def test_two_arm_experiment_killed_midway_resumes_and_composes_its_table(tmp_pat
     events = [json.loads(line) for line in (out / "seed_0" / "advfc" / "events.jsonl").read_text().splitlines()]
     assert [e["event"] for e in events].count("forked") == 1 and any(e["event"] == "resumed" for e in events)
     assert not any(e.get("phase", "").startswith("warm_start") for e in events)  # the arm forked from B1
+    # Its time is its stages' over both invocations, the killed one's included.
+    stages = [e["seconds"] for e in events if e["event"] == "stage" and e["status"] == "end"]
+    assert json.loads((out / "summaries" / "advfc@0.json").read_text())["seconds"] == round(sum(stages), 1)
     results = json.loads((out / "results.json").read_text())
     advfc = next(r for r in results["arms"] if r["arm"] == "advfc")
     assert json.loads((out / "summaries" / "advfc@0.json").read_text())["dtype"] == "float32"  # the tiny model under auto

@@ -193,7 +193,6 @@ def run_experiment(config: ExperimentConfig) -> dict | None:
                 if main:
                     complete_summary(config, path, run_dir)
                 continue
-            t = time.perf_counter()
             if not (done and distributed.share((run_dir / "final").is_dir())):
                 if distributed.share(is_run_dir(run_dir)):
                     run_training(TrainConfig(resume=run_dir, **{k: getattr(config, k) for k in RESUME_OVERRIDES}))
@@ -203,7 +202,7 @@ def run_experiment(config: ExperimentConfig) -> dict | None:
                 check_restored(read_json(path), run_dir, sample, path)
                 complete_summary(config, path, run_dir)
             elif main:
-                atomic_write_json(path, arm_summary(config, name, seed, run_dir, sample, digest, time.perf_counter() - t))
+                atomic_write_json(path, arm_summary(config, name, seed, run_dir, sample, digest))
                 compose(folder)
         if not main:
             return None
@@ -301,19 +300,27 @@ def with_robustness(config: ExperimentConfig, summary: dict, model: str, run_dir
 
 
 def arm_summary(config: ExperimentConfig, name: str, seed: int, run_dir: Path, sample: list[Example],
-                digest: str, seconds: float) -> dict:
+                digest: str) -> dict:
     stage = "warm_start" if name == B1 else max(
         (p.name for p in (run_dir / "eval").glob("round_*")), key=lambda n: int(n.split("_")[1]))
     eval_dir = run_dir / "eval" / stage
     arm = config.base_arm(name)
     return {
         "arm": name, "label": ARMS[arm].label if name == arm else f"{ARMS[arm].label} + {name}", "seed": seed,
-        "config_hash": digest, "commit": source_commit(), "seconds": round(seconds, 1),
+        "config_hash": digest, "commit": source_commit(), "seconds": stage_seconds(run_dir),
         "dtype": read_json(run_dir / "checkpoint" / "state.json").get("dtype"),  # what `dtype: auto` became
         **eval_record(eval_dir, sample, read_json(eval_dir / "scores.json")),
         "robustness": robustness_records(config, str(run_dir / "final" / "fc"), run_dir),
         "rounds": training_curves(run_dir),
     }
+
+
+def stage_seconds(run_dir: Path) -> float:
+    """The arm's compute time: its finished stages as its events log them, over every invocation
+    (an arm resumed after a kill, or finished by an earlier one, is not timed by the last alone;
+    a stage cut off by a kill is not counted, its repetition is)."""
+    events = read_jsonl(run_dir / "events.jsonl")
+    return round(sum(e["seconds"] for e in events if e.get("event") == "stage" and e.get("status") == "end"), 1)
 
 
 def eval_record(out: Path, sample: list[Example], scores: dict) -> dict:
