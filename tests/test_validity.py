@@ -176,6 +176,17 @@ def test_non_requests_are_rejected(rewrite, reason):
     assert reason in classes(rewrite)
 
 
+def test_a_narration_or_a_bare_fragment_of_a_request_is_no_request():
+    """Rewrites the guard passed in a CPU experiment's round 1 (docs/results.md): the seed's call
+    stays right only if the user still asks for it."""
+    song, trip = load_bfcl_ids(["live_multiple_945-196-3", "live_multiple_177-74-0"])  # play 'Wo noor' / a trip from New York, NY
+    assert "states no request" in classes("Wo noor.", song)
+    assert "states no request" in classes("The trip started at a hotel in New York, NY.", trip)
+    # A terse rewrite of a terse original, and a narration that still asks, stay valid.
+    assert check_rewrite("Play Wo noor for me.", song).valid
+    assert check_rewrite("I started out from New York, NY. Could you give me the trip details?", trip).valid
+
+
 def test_a_cut_off_completion_is_invalid_whatever_it_says():
     good = "I've got a triangle, 5 units tall with a 10-unit base. How much area does it cover?"
     assert check_rewrite(good, TRIANGLE, truncated=True).reasons == ("truncated",)

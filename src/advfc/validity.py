@@ -701,6 +701,8 @@ _COPULA = re.compile(r"\b(?:is|are|was|were|has|have|had|gives|gave|makes|equals
 # A statement about a result opens with its subject: "The weather in Boston is sunny."
 _STATEMENT = re.compile(r"^\W*(?:the|it|its|this|that|these|those|there|your)\b[^?]*\b(?:is|are|was|were|has|have|had|will\s+be|equals?|came\s+to)\b",
                         re.IGNORECASE)
+# ...or tells what happened: "The trip started at a hotel in New York."
+_NARRATION = re.compile(r"^\W*(?:the|it|its|this|that|these|those|there|your|i|we|my|our)\b[^?]*\b\w{3,}ed\b", re.IGNORECASE)
 
 
 def _latin_share(text: str) -> float:
@@ -744,7 +746,10 @@ def form_problems(query: str, example: Example, gold_call: str) -> list[str]:
         problems.append("contains the gold call verbatim")
     if _ANSWER_OPENING.search(query) and not _ANSWER_OPENING.search(original):
         problems.append("answers instead of asking")
-    elif (_STATEMENT.search(query) or _COPULA.search(query)) and not _REQUEST_CUE.search(query):
+    elif not _REQUEST_CUE.search(query) and (_STATEMENT.search(query) or _COPULA.search(query) or _NARRATION.search(query)
+                                             or (len(query.split()) <= 3 and _REQUEST_CUE.search(original))):
+        # A statement ("The trip started at a hotel in New York") or a bare fragment ("Wo noor.")
+        # where the user asked for something: what F should do is no longer said.
         problems.append("states no request")
     if abs(_latin_share(query) - _latin_share(original)) > 0.5:
         problems.append("changes language")
