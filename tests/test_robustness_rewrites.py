@@ -47,7 +47,12 @@ def test_every_item_is_its_held_out_source_with_a_guard_passed_rewrite():
     attack = manifest["attack"]
     rules = ValidityRules(max_similarity=attack["max_similarity"], max_length_ratio=attack["max_length_ratio"])
     verdicts = guard(rewrites, [sources[q["source_id"]] for q in questions], rules=rules)
-    assert [v.reasons for v in verdicts if not v.valid] == []
+    # The guard of the freeze passed them all; rules added since may refuse only what the review
+    # (review.jsonl) already read as invalid, never a rewrite read as asking for the same call.
+    readings = {r["id"]: r["label"] for r in load("review.jsonl")}
+    refused = {q["id"]: v.reasons for q, v in zip(questions, verdicts) if not v.valid}
+    assert refused == {"irrelevance_11#rewrite": ("states no request",)}  # 'Chebysheva 30'
+    assert all(readings[i] == "invalid" for i in refused)
 
 
 def test_every_item_has_one_reading_and_the_readme_counts_them():
