@@ -699,10 +699,11 @@ _REQUEST_CUE = re.compile(
 
 _COPULA = re.compile(r"\b(?:is|are|was|were|has|have|had|gives|gave|makes|equals|comes\s+to|came\s+to)\b", re.IGNORECASE)
 # A statement about a result opens with its subject: "The weather in Boston is sunny."
-_STATEMENT = re.compile(r"^\W*(?:the|it|its|this|that|these|those|there|your)\b[^?]*\b(?:is|are|was|were|has|have|had|will\s+be|equals?|came\s+to)\b",
+_SUBJECT = r"the|it|its|this|that|these|those|there|your"
+_STATEMENT = re.compile(rf"^\W*(?:{_SUBJECT})\b[^?]*\b(?:is|are|was|were|has|have|had|will\s+be|equals?|came\s+to)\b",
                         re.IGNORECASE)
 # ...or tells what happened: "The trip started at a hotel in New York."
-_NARRATION = re.compile(r"^\W*(?:the|it|its|this|that|these|those|there|your|i|we|my|our)\b[^?]*\b\w{3,}ed\b", re.IGNORECASE)
+_NARRATION = re.compile(rf"^\W*(?:{_SUBJECT}|i|we|my|our)\b[^?]*\b\w{{3,}}ed\b", re.IGNORECASE)
 
 
 def _latin_share(text: str) -> float:
