@@ -93,6 +93,16 @@ def test_string_values_match_on_word_boundaries():
     assert any("large" in r for r in reasons("Make my latte bigger with coconut milk, extra sweet, boiling hot", LATTE))
 
 
+def test_a_search_syntax_value_keeps_each_of_its_fields():
+    # gold query 'track:Friends artist:Marshmello', asked as "Play the song 'Friends' by Marshmello"
+    (song,) = load_bfcl_ids(["live_simple_235-124-0"])
+    assert check_rewrite("Put on Friends by Marshmello, please", song).valid
+    assert reasons("Play the song Friends for me", song) == (
+        "drops value 'Marshmello' of play_spotify_song.query[artist]",
+    )
+    assert classes("Why authors should avoid recording a free play for themselves", song) >= {"drops value"}
+
+
 def test_a_value_word_that_names_a_tool_is_still_a_value():
     ride = Example("x", "live_simple", [{"name": "ride", "description": "Book a ride.", "parameters": {"properties": {
         "loc": {"type": "string"}, "type": {"type": "string"}}}}],

@@ -373,6 +373,19 @@ def kept(alternatives: list, original: str, query: str, query_numbers: set[float
     )
 
 
+_FIELD = r"[a-z_]{2,}:(?![/\\])"  # a search-syntax field prefix (`track:`), not a URL, a drive or `HH:MM`
+_FIELDS = re.compile(rf"\s*(?:{_FIELD}\S.*?\s*)+")
+_FIELD_PARTS = re.compile(rf"({_FIELD})(.+?)(?=\s+{_FIELD}|\s*$)")
+
+
+def search_fields(value: str) -> list[tuple[str, str]]:
+    """A value in search syntax, `track:Friends artist:Marshmello`, as its fields: the original says
+    `'Friends' by Marshmello`, never the whole string, and each field is a value to keep."""
+    if not _FIELDS.fullmatch(value):
+        return []
+    return [(key[:-1], re.sub(r"\s+(?:OR|AND)$", "", text.strip())) for key, text in _FIELD_PARTS.findall(value)]
+
+
 def _literal_groups(label: str, accepted: list, *, optional: bool = False) -> list[tuple[str, list]]:
     """Groups of interchangeable scalar alternatives inside one possible-answer list; dict values
     ({key: [values]}) and list elements give one group per key / position. A value the gold call
@@ -383,7 +396,8 @@ def _literal_groups(label: str, accepted: list, *, optional: bool = False) -> li
     accepted = [v for v in accepted if v != ""]
     alternatives = list(accepted)
     scalars = [v for v in alternatives if not isinstance(v, (list, dict)) and _as_bool(v) is None]
-    groups = [(label, scalars)] if scalars else []
+    fields = search_fields(scalars[0]) if len(scalars) == 1 and isinstance(scalars[0], str) else []
+    groups = [(f"{label}[{key}]", [text]) for key, text in fields] or ([(label, scalars)] if scalars else [])
     structured = next((v for v in alternatives if isinstance(v, (list, dict))), None)
     if isinstance(structured, dict):
         for key, sub in structured.items():
